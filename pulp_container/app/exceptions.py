@@ -1,0 +1,116 @@
+"""Registry errors: one class per OCI error code, rendered by one function.
+
+OCI distribution spec, "Error Codes": every error body is ``{"errors": [{code, message,
+detail}]}``. The HTTP status belongs to the code, so it is declared here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.http import JsonResponse
+
+
+class RegistryError(Exception):
+    """Base of every error the /v2/ API answers; subclasses name an OCI error code."""
+
+    code: ClassVar[str] = "UNKNOWN"
+    status: ClassVar[int] = 500
+    message: ClassVar[str] = "unknown error"
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail if detail is not None else self.message)
+        self.detail = detail
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error carries."""
+        return {}
+
+
+class BlobUnknown(RegistryError):
+    code, status, message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
+
+
+class BlobUploadInvalid(RegistryError):
+    code, status, message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+
+
+class BlobUploadUnknown(RegistryError):
+    code, status, message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
+
+
+class DigestInvalid(RegistryError):
+    code, status, message = "DIGEST_INVALID", 400, "provided digest did not match uploaded content"
+
+
+class ManifestBlobUnknown(RegistryError):
+    code, status, message = "MANIFEST_BLOB_UNKNOWN", 400, "manifest references unknown content"
+
+
+class ManifestInvalid(RegistryError):
+    code, status, message = "MANIFEST_INVALID", 400, "manifest invalid"
+
+
+class ManifestUnknown(RegistryError):
+    code, status, message = "MANIFEST_UNKNOWN", 404, "manifest unknown"
+
+
+class NameInvalid(RegistryError):
+    code, status, message = "NAME_INVALID", 400, "invalid repository name"
+
+
+class NameUnknown(RegistryError):
+    code, status, message = "NAME_UNKNOWN", 404, "repository name not known to registry"
+
+
+class SizeInvalid(RegistryError):
+    code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
+
+
+class ManifestTooLarge(SizeInvalid):
+    status = 413
+
+
+class Unauthorized(RegistryError):
+    code, status, message = "UNAUTHORIZED", 401, "authentication required"
+
+    def __init__(self, detail: Any = None, challenge: str = "") -> None:
+        super().__init__(detail)
+        self.challenge = challenge
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
+
+
+class Denied(RegistryError):
+    code, status, message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class Unsupported(RegistryError):
+    code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class TooManyRequests(RegistryError):
+    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class RangeInvalid(RegistryError):
+    """A chunk that does not start where the upload stands (416, with the current Range)."""
+
+    code, status, message = "RANGE_INVALID", 416, "requested range not satisfiable"
+
+    def __init__(self, detail: Any, current_offset: int) -> None:
+        super().__init__(detail)
+        self.current_offset = current_offset
+
+    def headers(self) -> dict[str, str]:
+        return {"Range": f"0-{max(self.current_offset - 1, 0)}"}
+
+
+def render_error(error: RegistryError) -> JsonResponse:
+    """The only place where an error body is built."""
+    body = {"errors": [{"code": error.code, "message": error.message, "detail": error.detail}]}
+    response = JsonResponse(body, status=error.status)
+    for name, value in error.headers().items():
+        response[name] = value
+    return response

@@ -1,0 +1,184 @@
+"""Domain models: blobs, manifests, tags, namespaces, repositories, distributions, uploads."""
+
+from django.conf import settings
+from django.db import models
+
+from pulpcore.plugin.models import (
+    AutoAddObjPermsMixin,
+    BaseModel,
+    Content,
+    Distribution,
+    Repository,
+)
+from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
+from pulpcore.plugin.util import get_domain_pk
+
+
+class Blob(Content):
+    """A layer or config blob; its bytes are one Artifact shared by every repository."""
+
+    TYPE = "blob"
+    PROTECTED_FROM_RECLAIM = False
+    repo_key_fields = ("digest",)
+
+    digest = models.TextField(db_index=True)
+    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        unique_together = ("digest", "_pulp_domain")
+
+
+class Manifest(Content):
+    """An image manifest or an index (manifest list), stored as the exact bytes pushed."""
+
+    TYPE = "manifest"
+    repo_key_fields = ("digest",)
+
+    digest = models.TextField(db_index=True)
+    media_type = models.TextField()
+    schema_version = models.IntegerField(default=2)
+    data = models.TextField()
+    artifact_type = models.TextField(null=True)
+    subject = models.TextField(null=True, db_index=True)
+    annotations = models.JSONField(default=dict)
+
+    config_blob = models.ForeignKey(
+        Blob, null=True, related_name="config_of", on_delete=models.CASCADE
+    )
+    blobs = models.ManyToManyField(Blob, related_name="layer_of")
+    listed_manifests = models.ManyToManyField(
+        "self", symmetrical=False, related_name="listed_in"
+    )
+    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        unique_together = ("digest", "_pulp_domain")
+
+
+class Tag(Content):
+    """A name pointing at a manifest; a repository version holds one Tag per name."""
+
+    TYPE = "tag"
+    repo_key_fields = ("name",)
+
+    name = models.TextField(db_index=True)
+    tagged_manifest = models.ForeignKey(Manifest, related_name="tags", on_delete=models.CASCADE)
+    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        unique_together = ("name", "tagged_manifest", "_pulp_domain")
+
+
+class ContainerNamespace(BaseModel, AutoAddObjPermsMixin):
+    """The first segment of repository names; its owner may create repositories under it."""
+
+    name = models.TextField(unique=True)
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        permissions = [
+            ("namespace_pull_images", "Can pull images from repositories in the namespace"),
+            ("namespace_push_images", "Can push images to repositories in the namespace"),
+            ("namespace_delete_images", "Can delete images from repositories in the namespace"),
+            ("namespace_create_repositories", "Can create repositories in the namespace"),
+            ("manage_roles_containernamespace", "Can manage roles on container namespaces"),
+        ]
+
+
+class ContainerRepository(Repository, AutoAddObjPermsMixin):
+    """The repository a push writes into, one per registry name.
+
+    Blobs and manifests of a push in progress are *pending*: linked to the repository through
+    PendingContent, invisible to pulls, and protected from orphan cleanup until a committed
+    manifest takes them into a repository version.
+    """
+
+    TYPE = "container"
+    CONTENT_TYPES = [Blob, Manifest, Tag]
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+
+    def finalize_new_version(self, new_version):
+        """A retag replaces the tag of the same name (Tag.repo_key_fields)."""
+        remove_duplicates(new_version)
+        validate_repo_version(new_version)
+
+
+class PendingContent(models.Model):
+    """Content a push in progress has uploaded or mounted into a repository.
+
+    The foreign key to the content is PROTECT, so orphan cleanup, which deletes content and
+    skips what the database refuses to delete, never removes pending content.
+    """
+
+    repository = models.ForeignKey(
+        ContainerRepository, related_name="pending", on_delete=models.CASCADE
+    )
+    content = models.ForeignKey(Content, related_name="pending_in", on_delete=models.PROTECT)
+    added = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        unique_together = ("repository", "content")
+
+
+class ContainerDistribution(Distribution, AutoAddObjPermsMixin):
+    """Makes a repository reachable at a registry name (``base_path``)."""
+
+    TYPE = "container"
+
+    private = models.BooleanField(default=False)
+    namespace = models.ForeignKey(
+        ContainerNamespace, null=True, related_name="distributions", on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        permissions = [
+            ("pull_images", "Can pull images from the distribution's repository"),
+            ("push_images", "Can push images to the distribution's repository"),
+            ("delete_images", "Can delete images from the distribution's repository"),
+            ("manage_roles_containerdistribution", "Can manage roles on container distributions"),
+        ]
+
+
+class BlobUpload(BaseModel):
+    """A blob upload in progress: its bytes sit in a file named by the upload's pk.
+
+    ``received_digests`` maps each algorithm to the hex digest of the bytes received so far when
+    one request streamed all of them (the common case: the hash is computed while the bytes are
+    written); an upload that continued in a later request leaves it empty and is hashed once at
+    commit, since a hash state cannot be handed from one process to the next.
+    """
+
+    repository = models.ForeignKey(
+        ContainerRepository, related_name="uploads", on_delete=models.CASCADE
+    )
+    offset = models.BigIntegerField(default=0)
+    received_digests = models.JSONField(null=True)
+
+
+class BlobTransfer(BaseModel):
+    """One record per blob that reached a repository, and how: uploaded, mounted, linked.
+
+    These records are what proves that a hierarchy push sent only its unique bytes.
+    """
+
+    repository_name = models.TextField(db_index=True)
+    digest = models.TextField()
+    outcome = models.TextField(db_index=True)
+    reason = models.TextField(default="")
+    bytes_received = models.BigIntegerField(default=0)
+    bytes_saved = models.BigIntegerField(default=0)
+
+
+class CredentialCheck(models.Model):
+    """A recent successful password check (see pulp_container.app.credentials)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    password_mac = models.CharField(max_length=64)
+    expires = models.DateTimeField(db_index=True)

@@ -1,0 +1,279 @@
+"""The /v2/ views of the OCI Distribution API: parse, call one service, shape the response."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.http import FileResponse, HttpResponse, JsonResponse
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.views import APIView
+
+from pulp_container.app.exceptions import (
+    BlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    RegistryError,
+    Unsupported,
+    render_error,
+)
+from pulp_container.app.oci import (
+    ContentRange,
+    Digest,
+    Reference,
+    RepositoryName,
+    negotiate_media_type,
+)
+from pulp_container.app.request_body import body_stream
+from pulp_container.app.scopes import Resource, required_access
+from pulp_container.app.services import content, listings, manifests, mounts, repositories, uploads
+from pulp_container.app.token_verification import Caller, authorize, identify
+from pulp_container.constants import (
+    API_VERSION_HEADER,
+    API_VERSION_VALUE,
+    CONTENT_DIGEST_HEADER,
+    MANIFEST_MAX_BYTES,
+    UPLOAD_UUID_HEADER,
+)
+
+log = logging.getLogger(__name__)
+
+
+class HandBuiltResponses(DefaultContentNegotiation):
+    """Registry responses are built by hand; Accept is read only by manifest pulls."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class RegistryView(APIView):
+    """Dispatcher of every /v2/ view: parse the name, identify and authorize the caller once."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    content_negotiation_class = HandBuiltResponses
+    resource = Resource.REPOSITORY
+
+    name: RepositoryName | None
+    caller: Caller
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raw_name = kwargs.get("name")
+        self.name = RepositoryName.parse(raw_name) if raw_name is not None else None
+        required = required_access(request.method, self.resource, raw_name)
+        self.caller = identify(request._request, required)
+        authorize(request._request, self.caller, required, self.name)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, MethodNotAllowed):
+            exc = Unsupported(f"{exc.detail}")
+        if not isinstance(exc, RegistryError):
+            log.exception("unexpected error in %s", type(self).__name__)
+            exc = RegistryError("internal error")
+        response = render_error(exc)
+        if self.request is not None and self.request.method == "HEAD":
+            # A HEAD answer has headers only (RFC 9110); the length stays that of the GET body.
+            response.content = b""
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[API_VERSION_HEADER] = API_VERSION_VALUE
+        return response
+
+
+def _empty(status: int, **headers: str) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Content-Length"] = "0"
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _page_limit(request) -> int | None:
+    value = request.query_params.get("n")
+    if value is None or value == "":
+        return None
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        return None
+
+
+def _paginated(request, path: str, body: dict, more: bool, last: str | None) -> JsonResponse:
+    response = JsonResponse(body)
+    limit = _page_limit(request)
+    if more and last is not None and limit is not None:
+        query = urlencode({"n": limit, "last": last})
+        response["Link"] = f'<{path}?{query}>; rel="next"'
+    return response
+
+
+class VersionView(RegistryView):
+    """``GET /v2/``: the API version check, which also starts authentication."""
+
+    resource = Resource.BASE
+
+    def get(self, request):
+        return JsonResponse({})
+
+
+class CatalogView(RegistryView):
+    resource = Resource.CATALOG
+
+    def get(self, request):
+        names, more = listings.catalog_page(
+            self.caller.user, _page_limit(request), request.query_params.get("last")
+        )
+        last = names[-1] if names else None
+        return _paginated(request, "/v2/_catalog", {"repositories": names}, more, last)
+
+
+class TagsView(RegistryView):
+    def get(self, request, name):
+        target = repositories.pull_target(self.name)
+        tags, more = listings.tags_page(
+            target, _page_limit(request), request.query_params.get("last")
+        )
+        last = tags[-1] if tags else None
+        body = {"name": str(self.name), "tags": tags}
+        return _paginated(request, f"/v2/{self.name}/tags/list", body, more, last)
+
+
+class BlobView(RegistryView):
+    """``HEAD``/``GET /v2/<name>/blobs/<digest>``."""
+
+    def _find(self, digest: str):
+        parsed = Digest.parse(digest)
+        target = repositories.pull_target(self.name)
+        blob = content.blob_for_pull(target, parsed)
+        if blob is None:
+            raise BlobUnknown(f"blob {parsed} is unknown to {self.name}")
+        return parsed, blob
+
+    def head(self, request, name, digest):
+        parsed, blob = self._find(digest)
+        size = content.blob_size(blob)
+        response = HttpResponse(status=200, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        response[CONTENT_DIGEST_HEADER] = str(parsed)
+        return response
+
+    def get(self, request, name, digest):
+        parsed, blob = self._find(digest)
+        stored, size = content.open_blob(blob)
+        response = FileResponse(stored, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        response[CONTENT_DIGEST_HEADER] = str(parsed)
+        return response
+
+
+def _upload_location(name: RepositoryName, upload) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload.pk}"
+
+
+def _upload_accepted(name: RepositoryName, upload, status: int = 202) -> HttpResponse:
+    end = max(upload.offset - 1, 0)
+    return _empty(
+        status,
+        Location=_upload_location(name, upload),
+        Range=f"0-{end}",
+        **{UPLOAD_UUID_HEADER: str(upload.pk)},
+    )
+
+
+def _blob_created(name: RepositoryName, digest: Digest) -> HttpResponse:
+    return _empty(201, Location=f"/v2/{name}/blobs/{digest}", **{CONTENT_DIGEST_HEADER: str(digest)})
+
+
+class BlobUploadsView(RegistryView):
+    """``POST /v2/<name>/blobs/uploads/``: start an upload, push monolithically, or mount."""
+
+    def post(self, request, name):
+        repository = repositories.repository_for_push(self.name, self.caller.user)
+        query = request.query_params
+        if "mount" in query:
+            digest = Digest.parse(query["mount"])
+            source = query.get("from")
+            if mounts.mount_blob(self.caller, repository, digest, source):
+                return _blob_created(self.name, digest)
+            return _upload_accepted(self.name, uploads.start_upload(repository))
+        if "digest" in query:
+            digest = Digest.parse(query["digest"])
+            stream, length = body_stream(request._request)
+            upload = uploads.start_upload(repository)
+            uploads.commit_upload(upload, digest, stream, length)
+            return _blob_created(self.name, digest)
+        return _upload_accepted(self.name, uploads.start_upload(repository))
+
+
+class BlobUploadView(RegistryView):
+    """``/v2/<name>/blobs/uploads/<id>``: status, append a chunk, finish, cancel."""
+
+    def _upload(self, upload_id: str):
+        repository = repositories.repository_for_push(self.name, self.caller.user)
+        return uploads.find_upload(repository, upload_id)
+
+    def get(self, request, name, upload_id):
+        return _upload_accepted(self.name, self._upload(upload_id), status=204)
+
+    def patch(self, request, name, upload_id):
+        upload = self._upload(upload_id)
+        header = request.META.get("HTTP_CONTENT_RANGE")
+        chunk_range = ContentRange.parse(header, upload.offset) if header else None
+        stream, length = body_stream(request._request)
+        uploads.append_chunk(upload, stream, chunk_range, length)
+        return _upload_accepted(self.name, upload)
+
+    def put(self, request, name, upload_id):
+        upload = self._upload(upload_id)
+        digest = Digest.parse(request.query_params.get("digest"))
+        stream, length = body_stream(request._request)
+        uploads.commit_upload(upload, digest, stream, length)
+        return _blob_created(self.name, digest)
+
+    def delete(self, request, name, upload_id):
+        uploads.cancel_upload(self._upload(upload_id))
+        return _empty(204)
+
+
+class ManifestView(RegistryView):
+    """``/v2/<name>/manifests/<reference>``: push, pull (with Accept negotiation), delete."""
+
+    def _find(self, request, reference: str):
+        target = repositories.pull_target(self.name)
+        manifest = manifests.find_manifest(target, Reference.parse(reference))
+        if not negotiate_media_type(manifest.media_type, request.META.get("HTTP_ACCEPT", "")):
+            raise ManifestUnknown(f"manifest is {manifest.media_type}, not in Accept")
+        return manifest
+
+    def _response(self, manifest, body: bytes) -> HttpResponse:
+        response = HttpResponse(body, content_type=manifest.media_type)
+        response[CONTENT_DIGEST_HEADER] = manifest.digest
+        response["Content-Length"] = str(len(manifest.data.encode("utf-8")))
+        response["ETag"] = f'"{manifest.digest}"'
+        return response
+
+    def head(self, request, name, reference):
+        return self._response(self._find(request, reference), b"")
+
+    def get(self, request, name, reference):
+        manifest = self._find(request, reference)
+        return self._response(manifest, manifest.data.encode("utf-8"))
+
+    def put(self, request, name, reference):
+        parsed_reference = Reference.parse(reference)
+        stream, length = body_stream(request._request)
+        if length is not None and length > MANIFEST_MAX_BYTES:
+            raise ManifestTooLarge(f"manifest is larger than {MANIFEST_MAX_BYTES} bytes")
+        body = stream.read(MANIFEST_MAX_BYTES + 1)
+        parsed = manifests.parse_manifest(body, request.META.get("CONTENT_TYPE"))
+        repository = repositories.repository_for_push(self.name, self.caller.user)
+        manifest = manifests.store_manifest(repository, parsed_reference, parsed)
+        return _empty(
+            201,
+            Location=f"/v2/{self.name}/manifests/{manifest.digest}",
+            **{CONTENT_DIGEST_HEADER: manifest.digest},
+        )

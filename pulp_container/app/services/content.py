@@ -1,0 +1,91 @@
+"""Which blobs and manifests a repository holds: committed in its latest version, or pending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Model
+
+from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
+
+from pulp_container.app.models import Blob, ContainerRepository, Manifest, PendingContent
+from pulp_container.app.oci import Digest
+from pulp_container.app.services.repositories import PullTarget
+
+
+def in_latest_version(repository: ContainerRepository, content: Content) -> bool:
+    return RepositoryContent.objects.filter(
+        repository_id=repository.pk, content_id=content.pk, version_removed__isnull=True
+    ).exists()
+
+
+def is_pending(repository: ContainerRepository, content: Content) -> bool:
+    return PendingContent.objects.filter(repository_id=repository.pk, content_id=content.pk).exists()
+
+
+def in_repository(repository: ContainerRepository, content: Content) -> bool:
+    """Committed in the latest version or pending in a push in progress."""
+    return in_latest_version(repository, content) or is_pending(repository, content)
+
+
+def in_version(version: RepositoryVersion, content: Content) -> bool:
+    return RepositoryVersion.objects.filter(
+        pk=version.pk, content_ids__contains=[content.pk]
+    ).exists()
+
+
+def find_blob(digest: Digest) -> Blob | None:
+    return Blob.objects.filter(digest=str(digest)).first()
+
+
+def blob_in_repository(repository: ContainerRepository, digest: Digest) -> Blob | None:
+    blob = find_blob(digest)
+    return blob if blob is not None and in_repository(repository, blob) else None
+
+
+def blob_for_pull(target: PullTarget, digest: Digest) -> Blob | None:
+    """A blob the pulled name holds; a push repository's pending blobs count (HEAD before mount)."""
+    blob = find_blob(digest)
+    if blob is None:
+        return None
+    if target.repository is not None:
+        return blob if in_repository(target.repository, blob) else None
+    if target.version is not None and in_version(target.version, blob):
+        return blob
+    return None
+
+
+def manifest_in_repository(repository: ContainerRepository, digest: Digest) -> Manifest | None:
+    manifest = Manifest.objects.filter(digest=str(digest)).first()
+    return manifest if manifest is not None and in_repository(repository, manifest) else None
+
+
+def add_pending(repository: ContainerRepository, contents: Iterable[Model]) -> None:
+    """Link content to the repository's push in progress, protecting it from orphan cleanup."""
+    PendingContent.objects.bulk_create(
+        [PendingContent(repository_id=repository.pk, content_id=c.pk) for c in contents],
+        update_conflicts=True,
+        unique_fields=["repository", "content"],
+        update_fields=["added"],
+    )
+
+
+def open_blob(blob: Blob):
+    """The blob's stored file, opened for reading, and its size."""
+    artifact = blob._artifacts.get()
+    return artifact.file.open("rb"), artifact.size
+
+
+def blob_size(blob: Blob) -> int:
+    return blob._artifacts.values_list("size", flat=True).get()
+
+
+def repositories_holding(content: Content, limit: int) -> list:
+    """Primary keys of up to ``limit`` repositories that hold ``content`` (indexed lookups)."""
+    committed = RepositoryContent.objects.filter(
+        content_id=content.pk, version_removed__isnull=True
+    ).values_list("repository_id", flat=True)[:limit]
+    pending = PendingContent.objects.filter(content_id=content.pk).values_list(
+        "repository_id", flat=True
+    )[:limit]
+    return list(dict.fromkeys([*committed, *pending]))

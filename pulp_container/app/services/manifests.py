@@ -1,0 +1,239 @@
+"""Store, find, tag and delete manifests (OCI distribution spec, "Pushing manifests")."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from pulpcore.plugin.models import Content
+
+from pulp_container.app.exceptions import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestTooLarge,
+    ManifestUnknown,
+)
+from pulp_container.app.models import (
+    Blob,
+    ContainerRepository,
+    Manifest,
+    PendingContent,
+    Tag,
+)
+from pulp_container.app.oci import Digest, Reference
+from pulp_container.app.services.content import (
+    blob_in_repository,
+    in_version,
+    manifest_in_repository,
+)
+from pulp_container.app.services.repositories import PullTarget
+from pulp_container.constants import (
+    INDEX_MANIFEST_TYPES,
+    MANIFEST_MAX_BYTES,
+    MANIFEST_MEDIA_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SCHEMA_VERSION,
+)
+
+
+@dataclass(frozen=True)
+class ParsedManifest:
+    """A manifest body checked against its media type, before anything is stored."""
+
+    digest: Digest
+    media_type: str
+    body: bytes
+    document: dict[str, Any]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MANIFEST_TYPES
+
+    def config_digest(self) -> Digest | None:
+        config = self.document.get("config")
+        return _descriptor_digest(config) if config is not None else None
+
+    def layer_digests(self) -> list[Digest]:
+        # Foreign layers (with "urls") live elsewhere and are not pushed to the registry.
+        return [
+            _descriptor_digest(layer)
+            for layer in self.document.get("layers", [])
+            if not (isinstance(layer, dict) and layer.get("urls"))
+        ]
+
+    def listed_digests(self) -> list[Digest]:
+        return [_descriptor_digest(entry) for entry in self.document.get("manifests", [])]
+
+
+def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
+    """Check a pushed manifest: size, JSON, media type, schema; raise the OCI error otherwise."""
+    if len(body) > MANIFEST_MAX_BYTES:
+        raise ManifestTooLarge(f"manifest is larger than {MANIFEST_MAX_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise ManifestInvalid("manifest is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest is not a JSON object")
+    media_type = _media_type(document, content_type)
+    if document.get("schemaVersion") != SCHEMA_VERSION:
+        raise ManifestInvalid("schemaVersion must be 2")
+    if media_type in INDEX_MANIFEST_TYPES:
+        if not isinstance(document.get("manifests"), list):
+            raise ManifestInvalid("an index needs a list of manifests")
+    elif not isinstance(document.get("config"), dict) or not isinstance(
+        document.get("layers"), list
+    ):
+        raise ManifestInvalid("an image manifest needs a config and a list of layers")
+    parsed = ParsedManifest(Digest.of(body), media_type, body, document)
+    # Descriptors are parsed now, so a malformed one is MANIFEST_INVALID, not a later error.
+    parsed.config_digest(), parsed.layer_digests(), parsed.listed_digests()
+    return parsed
+
+
+def _media_type(document: dict[str, Any], content_type: str | None) -> str:
+    declared = document.get("mediaType")
+    header = (content_type or "").split(";", 1)[0].strip() or None
+    if declared is not None and header is not None and declared != header:
+        raise ManifestInvalid(f"Content-Type {header} does not match mediaType {declared}")
+    media_type = declared or header
+    if media_type is None:
+        # OCI image spec: mediaType SHOULD be set; without it, the shape tells the type.
+        media_type = OCI_INDEX if "manifests" in document else OCI_MANIFEST
+    if media_type not in MANIFEST_MEDIA_TYPES:
+        raise ManifestInvalid(f"unsupported manifest media type {media_type}")
+    return media_type
+
+
+def _descriptor_digest(descriptor: Any) -> Digest:
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str):
+        raise ManifestInvalid("a descriptor lacks its digest")
+    try:
+        return Digest.parse(descriptor["digest"])
+    except DigestInvalid as error:
+        raise ManifestInvalid(f"descriptor digest: {error.detail}") from None
+
+
+def store_manifest(
+    repository: ContainerRepository, reference: Reference, parsed: ParsedManifest
+) -> Manifest:
+    """Store a pushed manifest and commit it, its blobs and its tag as one repository version.
+
+    Every blob and manifest it references must be in the repository already (committed or
+    pending in this push), else MANIFEST_BLOB_UNKNOWN.
+    """
+    if reference.digest is not None and reference.digest != parsed.digest:
+        raise DigestInvalid(f"manifest digest is {parsed.digest}, not {reference.digest}")
+    config, layers, listed = _referenced_content(repository, parsed)
+    manifest = _get_or_create_manifest(parsed, config, layers, listed)
+    with transaction.atomic():
+        # The row lock serialises version creation of one repository across API processes.
+        ContainerRepository.objects.select_for_update().filter(pk=repository.pk).first()
+        repository.refresh_from_db()
+        contents: list[Content] = [manifest, *layers, *listed]
+        if config is not None:
+            contents.append(config)
+        for child in listed:
+            contents.extend(_manifest_blobs(child))
+        if reference.tag is not None:
+            contents.append(_get_or_create_tag(reference.tag, manifest))
+        content_pks = [content.pk for content in contents]
+        with repository.new_version() as version:
+            version.add_content(Content.objects.filter(pk__in=content_pks))
+        PendingContent.objects.filter(repository=repository, content_id__in=content_pks).delete()
+    return manifest
+
+
+def _referenced_content(
+    repository: ContainerRepository, parsed: ParsedManifest
+) -> tuple[Blob | None, list[Blob], list[Manifest]]:
+    missing: list[str] = []
+    config = None
+    if (config_digest := parsed.config_digest()) is not None:
+        config = blob_in_repository(repository, config_digest)
+        if config is None:
+            missing.append(str(config_digest))
+    layers = []
+    for digest in parsed.layer_digests():
+        blob = blob_in_repository(repository, digest)
+        if blob is None:
+            missing.append(str(digest))
+        else:
+            layers.append(blob)
+    listed = []
+    for digest in parsed.listed_digests():
+        child = manifest_in_repository(repository, digest)
+        if child is None:
+            missing.append(str(digest))
+        else:
+            listed.append(child)
+    if missing:
+        raise ManifestBlobUnknown({"unknown": missing})
+    return config, layers, listed
+
+
+def _manifest_blobs(manifest: Manifest) -> list[Blob]:
+    blobs = list(manifest.blobs.all())
+    if manifest.config_blob_id is not None:
+        blobs.append(manifest.config_blob)
+    return blobs
+
+
+def _get_or_create_manifest(
+    parsed: ParsedManifest, config: Blob | None, layers: list[Blob], listed: list[Manifest]
+) -> Manifest:
+    existing = Manifest.objects.filter(digest=str(parsed.digest)).first()
+    if existing is not None:
+        return existing
+    subject = parsed.document.get("subject")
+    try:
+        with transaction.atomic():
+            manifest = Manifest.objects.create(
+                digest=str(parsed.digest),
+                media_type=parsed.media_type,
+                schema_version=SCHEMA_VERSION,
+                data=parsed.body.decode("utf-8"),
+                config_blob=config,
+                artifact_type=parsed.document.get("artifactType"),
+                subject=subject.get("digest") if isinstance(subject, dict) else None,
+                annotations=parsed.document.get("annotations") or {},
+            )
+            manifest.blobs.set(layers)
+            manifest.listed_manifests.set(listed)
+    except IntegrityError:
+        manifest = Manifest.objects.get(digest=str(parsed.digest))
+    return manifest
+
+
+def _get_or_create_tag(name: str, manifest: Manifest) -> Tag:
+    try:
+        with transaction.atomic():
+            tag, _ = Tag.objects.get_or_create(name=name, tagged_manifest=manifest)
+    except IntegrityError:
+        tag = Tag.objects.get(name=name, tagged_manifest=manifest)
+    return tag
+
+
+def find_manifest(target: PullTarget, reference: Reference) -> Manifest:
+    """The manifest a pull of ``reference`` gets, or MANIFEST_UNKNOWN (404)."""
+    version = target.version
+    if version is None:
+        raise ManifestUnknown(f"manifest {reference} is unknown")
+    if reference.tag is not None:
+        tag = (
+            Tag.objects.select_related("tagged_manifest")
+            .filter(pk__in=version.content_ids_subquery(), name=reference.tag)
+            .first()
+        )
+        if tag is None:
+            raise ManifestUnknown(f"tag {reference.tag} is unknown")
+        return tag.tagged_manifest
+    manifest = Manifest.objects.filter(digest=str(reference.digest)).first()
+    if manifest is None or not in_version(version, manifest):
+        raise ManifestUnknown(f"manifest {reference} is unknown")
+    return manifest

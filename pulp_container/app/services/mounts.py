@@ -1,0 +1,107 @@
+"""Cross-repository blob mount (OCI distribution spec, "Mounting a blob from another repository").
+
+A mount links a blob the caller may read elsewhere into the target's pending content: one short
+transaction, no task, no byte copied. When it cannot, the caller gets a plain upload session
+(202), and nothing in the answer tells whether the blob exists where the caller cannot read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pulp_container.app.authorization import allowed_actions
+from pulp_container.app.exceptions import RegistryError
+from pulp_container.app.models import BlobTransfer, ContainerDistribution, ContainerRepository
+from pulp_container.app.oci import Digest, RepositoryName
+from pulp_container.app.scopes import PULL, Scope
+from pulp_container.app.services.content import (
+    add_pending,
+    blob_size,
+    find_blob,
+    in_repository,
+    in_version,
+    repositories_holding,
+)
+from pulp_container.app.token_verification import Caller
+
+log = logging.getLogger(__name__)
+
+# How many repositories holding the blob an automatic mount looks at: the cost of a mount must
+# not grow with the number of repositories in the system.
+AUTOMATIC_MOUNT_CANDIDATES = 20
+
+
+def mount_blob(
+    caller: Caller, target: ContainerRepository, digest: Digest, source: str | None
+) -> bool:
+    """Link ``digest`` into ``target`` if the caller may read it somewhere; return whether it was.
+
+    ``source`` (the ``from`` parameter) is tried first and needs pull both in the caller's token
+    (when they present one) and in Pulp's permissions; then any other repository the caller may
+    pull (automatic mount, which the spec permits).
+    """
+    blob = find_blob(digest)
+    if blob is None:
+        return _fallback(target, digest, "blob unknown to the registry")
+    if in_repository(target, blob):
+        return _mounted(target, digest, blob, "already in target", saved=False)
+    source_name = _parse_name(source)
+    if source_name is not None and _readable_source_has(caller, source_name, blob, from_token=True):
+        return _mounted(target, digest, blob, f"from {source_name}")
+    for repository_pk in repositories_holding(blob, AUTOMATIC_MOUNT_CANDIDATES):
+        for distribution in ContainerDistribution.objects.filter(repository_id=repository_pk):
+            name = RepositoryName(distribution.base_path)
+            if name == source_name or name.value == target.name:
+                continue
+            if PULL in allowed_actions(caller.user, name, distribution=distribution):
+                return _mounted(target, digest, blob, f"automatic from {name}")
+    reason = "source not readable or lacks the blob" if source_name else "no readable source"
+    return _fallback(target, digest, reason)
+
+
+def _parse_name(source: str | None) -> RepositoryName | None:
+    if not source:
+        return None
+    try:
+        return RepositoryName.parse(source)
+    except RegistryError:
+        return None
+
+
+def _readable_source_has(caller: Caller, name: RepositoryName, blob, from_token: bool) -> bool:
+    if caller.token is not None and not caller.token.grants(
+        Scope("repository", name.value, frozenset({PULL}))
+    ):
+        return False
+    distribution = ContainerDistribution.objects.filter(base_path=name.value).first()
+    if distribution is None or PULL not in allowed_actions(
+        caller.user, name, distribution=distribution
+    ):
+        return False
+    if distribution.repository_id is not None:
+        repository = ContainerRepository.objects.get(pk=distribution.repository_id)
+        return in_repository(repository, blob)
+    if distribution.repository_version is not None:
+        return in_version(distribution.repository_version, blob)
+    return False
+
+
+def _mounted(target, digest: Digest, blob, how: str, saved: bool = True) -> bool:
+    add_pending(target, [blob])
+    size = blob_size(blob) if saved else 0
+    BlobTransfer.objects.create(
+        repository_name=target.name, digest=str(digest), outcome="mounted", reason=how,
+        bytes_saved=size,
+    )
+    log.info("blob mount: outcome=mounted target=%s digest=%s via=%r bytes_saved=%d",
+             target.name, digest, how, size)
+    return True
+
+
+def _fallback(target, digest: Digest, reason: str) -> bool:
+    BlobTransfer.objects.create(
+        repository_name=target.name, digest=str(digest), outcome="fallback", reason=reason
+    )
+    log.info("blob mount: outcome=fallback target=%s digest=%s reason=%r", target.name, digest,
+             reason)
+    return False

@@ -1,0 +1,97 @@
+"""Find the repository behind a registry name, for a pull or for a push."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+
+from pulpcore.plugin.models import RepositoryVersion
+from pulpcore.plugin.util import assign_role
+
+from pulp_container.app.exceptions import NameUnknown, Unsupported
+from pulp_container.app.models import (
+    ContainerDistribution,
+    ContainerNamespace,
+    ContainerRepository,
+)
+from pulp_container.app.oci import RepositoryName
+
+NAMESPACE_OWNER_ROLE = "container.containernamespace_owner"
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    """What a pull of a name reads: a repository version, and the push repository if any."""
+
+    distribution: ContainerDistribution
+    version: RepositoryVersion | None
+    repository: ContainerRepository | None
+
+
+def find_distribution(name: RepositoryName) -> ContainerDistribution | None:
+    return (
+        ContainerDistribution.objects.select_related("namespace")
+        .filter(base_path=str(name))
+        .first()
+    )
+
+
+def pull_target(name: RepositoryName) -> PullTarget:
+    """The content a pull of ``name`` sees, or NameUnknown (404)."""
+    distribution = find_distribution(name)
+    if distribution is None:
+        raise NameUnknown(f"repository {name} is unknown")
+    return pull_target_of(distribution)
+
+
+def pull_target_of(distribution: ContainerDistribution) -> PullTarget:
+    if distribution.repository_version_id:
+        version = RepositoryVersion.objects.select_related("repository").get(
+            pk=distribution.repository_version_id
+        )
+        return PullTarget(distribution, version, None)
+    if distribution.repository_id:
+        repository = ContainerRepository.objects.get(pk=distribution.repository_id)
+        return PullTarget(distribution, repository.latest_version(), repository)
+    return PullTarget(distribution, None, None)
+
+
+def repository_for_push(name: RepositoryName, user: AbstractBaseUser | AnonymousUser) -> (
+    ContainerRepository
+):
+    """The repository a push to ``name`` writes into, created on the first push.
+
+    A first push creates the namespace (owned by the pusher when it is named after them), the
+    repository and a public distribution at ``name``. Concurrent first pushes (clients upload
+    layers in parallel) race on the unique names; the loser reads what the winner created.
+    """
+    distribution = find_distribution(name)
+    if distribution is not None:
+        if distribution.repository_id is None:
+            raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
+        return ContainerRepository.objects.get(pk=distribution.repository_id)
+    try:
+        with transaction.atomic():
+            return _create_push_repository(name, user)
+    except IntegrityError:
+        distribution = find_distribution(name)
+        if distribution is None or distribution.repository_id is None:
+            raise
+        return ContainerRepository.objects.get(pk=distribution.repository_id)
+
+
+def _create_push_repository(
+    name: RepositoryName, user: AbstractBaseUser | AnonymousUser
+) -> ContainerRepository:
+    namespace, created = ContainerNamespace.objects.get_or_create(name=name.namespace)
+    if created and user.is_authenticated and user.get_username() == name.namespace:
+        assign_role(NAMESPACE_OWNER_ROLE, user, namespace)
+    repository = ContainerRepository.objects.filter(name=str(name)).first()
+    if repository is None:
+        repository = ContainerRepository.objects.create(name=str(name))
+    ContainerDistribution.objects.create(
+        name=str(name), base_path=str(name), repository=repository, namespace=namespace
+    )
+    return repository

@@ -1,0 +1,166 @@
+"""Blob uploads: start, append a chunk, commit, cancel (OCI distribution spec, "Pushing blobs")."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+
+from pulpcore.plugin.models import Artifact, ContentArtifact
+
+from pulp_container.app import upload_files
+from pulp_container.app.exceptions import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from pulp_container.app.models import Blob, BlobTransfer, BlobUpload, ContainerRepository
+from pulp_container.app.oci import ContentRange, Digest
+from pulp_container.app.services.content import add_pending, find_blob
+
+
+def _hashed_algorithms() -> set[str]:
+    return set(Artifact.DIGEST_FIELDS) | {"sha256"}
+
+
+def start_upload(repository: ContainerRepository) -> BlobUpload:
+    upload = BlobUpload.objects.create(repository=repository)
+    upload_files.create_upload_file(upload.pk)
+    return upload
+
+
+def find_upload(repository: ContainerRepository, upload_id: str) -> BlobUpload:
+    """The upload ``upload_id`` of this repository, or BlobUploadUnknown (404)."""
+    try:
+        return BlobUpload.objects.get(pk=UUID(upload_id), repository=repository)
+    except (ValueError, ValidationError, BlobUpload.DoesNotExist):
+        raise BlobUploadUnknown(f"upload {upload_id} is unknown") from None
+
+
+def append_chunk(
+    upload: BlobUpload,
+    stream: BinaryIO,
+    content_range: ContentRange | None,
+    content_length: int | None,
+) -> BlobUpload:
+    """Append the request body to the upload and return it with its new offset.
+
+    A chunk must start where the upload stands; one that does not (out of order, or a retry of
+    a chunk already received) is 416 with the current Range, as the spec asks.
+    """
+    if content_range is not None and content_range.start != upload.offset:
+        raise RangeInvalid(
+            f"chunk starts at {content_range.start}, upload is at {upload.offset}", upload.offset
+        )
+    expected = content_range.length if content_range is not None else content_length
+    hashers = upload_files.new_hashers(_hashed_algorithms()) if upload.offset == 0 else {}
+    written = upload_files.write_at(upload.pk, upload.offset, stream, expected, hashers)
+    if expected is not None and written != expected:
+        # The client went away mid-chunk: keep what came before this chunk, so a retry of the
+        # chunk (or of the whole push) starts from a consistent offset.
+        upload_files.truncate_upload_file(upload.pk, upload.offset)
+        raise BlobUploadInvalid(f"chunk ended after {written} of {expected} bytes")
+    digests = {name: hasher.hexdigest() for name, hasher in hashers.items()} or None
+    # Optimistic concurrency: only one request may move the upload from this offset.
+    moved = BlobUpload.objects.filter(pk=upload.pk, offset=upload.offset).update(
+        offset=upload.offset + written, received_digests=digests
+    )
+    if not moved:
+        raise RangeInvalid("another request appended to this upload", upload.offset)
+    upload.offset += written
+    upload.received_digests = digests
+    return upload
+
+
+def commit_upload(
+    upload: BlobUpload,
+    digest: Digest,
+    stream: BinaryIO | None = None,
+    content_length: int | None = None,
+) -> Blob:
+    """Finish the upload: take the last chunk if any, verify the digest, store the blob.
+
+    The blob joins the repository's pending content; its bytes become an Artifact by a rename
+    of the upload file (or are dropped when the registry already has them). A digest that does
+    not match ends the upload and leaves nothing behind.
+    """
+    if stream is not None and content_length:
+        upload = append_chunk(upload, stream, None, content_length)
+    digests = upload.received_digests
+    if not digests or digest.algorithm not in digests:
+        digests = upload_files.hash_upload_file(upload.pk, _hashed_algorithms() | {digest.algorithm})
+    if digests[digest.algorithm] != digest.encoded:
+        cancel_upload(upload)
+        raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
+    blob = store_blob(digest, upload, digests)
+    add_pending(upload.repository, [blob])
+    BlobTransfer.objects.create(
+        repository_name=upload.repository.name,
+        digest=str(digest),
+        outcome="uploaded",
+        bytes_received=upload.offset,
+    )
+    upload.delete()
+    return blob
+
+
+def cancel_upload(upload: BlobUpload) -> None:
+    upload.delete()
+    upload_files.remove_upload_file(upload.pk)
+
+
+def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> Blob:
+    """The Blob for ``digest``, created from the upload's file unless it exists already."""
+    blob = find_blob(digest)
+    if blob is not None:
+        upload_files.remove_upload_file(upload.pk)
+        return blob
+    artifact = _store_artifact(upload, digests)
+    try:
+        with transaction.atomic():
+            blob = Blob.objects.create(digest=str(digest))
+            ContentArtifact.objects.create(
+                artifact=artifact, content=blob, relative_path=str(digest)
+            )
+    except IntegrityError:
+        # A concurrent push of the same blob won the race; its Blob is the same bytes.
+        blob = Blob.objects.get(digest=str(digest))
+    return blob
+
+
+def _store_artifact(upload: BlobUpload, digests: dict[str, str]) -> Artifact:
+    existing = Artifact.objects.filter(sha256=digests["sha256"]).first()
+    if existing is not None:
+        upload_files.remove_upload_file(upload.pk)
+        return existing
+    path = upload_files.upload_path(upload.pk)
+    fields = {name: digests[name] for name in Artifact.DIGEST_FIELDS}
+    artifact = Artifact(file=_UploadedFile(path), size=upload.offset, **fields)
+    try:
+        with transaction.atomic():
+            artifact.save()
+    except IntegrityError:
+        upload_files.remove_upload_file(upload.pk)
+        return Artifact.objects.get(sha256=digests["sha256"])
+    return artifact
+
+
+class _UploadedFile(File):
+    """The upload's file as Django storage sees it: a temporary file it can move into place."""
+
+    def __init__(self, path) -> None:
+        super().__init__(open(path, "rb"), name=str(path))
+        self._path = str(path)
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
+def check_size(written: int, content_length: int | None) -> None:
+    if content_length is not None and written != content_length:
+        raise SizeInvalid(f"received {written} of {content_length} bytes")

@@ -1,0 +1,15 @@
+"""Default settings of the pulp_container plugin (override them in Pulp's settings file)."""
+
+# Docker token authentication (https://distribution.github.io/distribution/spec/auth/token/).
+TOKEN_AUTH_DISABLED = False
+# The realm clients are sent to for tokens; None means "<scheme>://<host>/token/" of the request.
+TOKEN_SERVER = None
+TOKEN_SIGNATURE_ALGORITHM = "ES256"
+PUBLIC_KEY_PATH = None
+PRIVATE_KEY_PATH = None
+# Seconds a registry token stays valid.
+TOKEN_EXPIRATION_TIME = 300
+# Seconds a refresh token (offline_token=true) stays valid.
+TOKEN_REFRESH_EXPIRATION_TIME = 30 * 24 * 3600
+# Seconds of clock skew tolerated when a token is checked.
+TOKEN_LEEWAY = 30

@@ -1,0 +1,121 @@
+"""Who is calling the registry, and whether they may do what the request needs.
+
+``identify`` reads the Authorization header (Bearer token, or Basic credentials); ``authorize``
+checks the access ``scopes.required_access`` computed. With token auth (the default) clients are
+sent to the token server by a Bearer challenge; with ``TOKEN_AUTH_DISABLED`` by a Basic one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+
+from pulp_container.app.authorization import allowed_actions
+from pulp_container.app.credentials import verify_credentials
+from pulp_container.app.exceptions import Denied, Unauthorized
+from pulp_container.app.oci import RepositoryName
+from pulp_container.app.scopes import Scope
+from pulp_container.app.tokens import TokenInvalid, VerifiedToken, verify_token
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of one request: a user, and the token they presented if any."""
+
+    user: AbstractBaseUser | AnonymousUser
+    token: VerifiedToken | None = None
+
+
+def token_auth_enabled() -> bool:
+    return not settings.TOKEN_AUTH_DISABLED
+
+
+def service_name(request: HttpRequest) -> str:
+    """The audience of our tokens: the registry's host as clients address it."""
+    return request.get_host()
+
+
+def token_realm(request: HttpRequest) -> str:
+    return settings.TOKEN_SERVER or f"{request.scheme}://{request.get_host()}/token/"
+
+
+def challenge(request: HttpRequest, required: list[Scope], error: str = "") -> str:
+    if not token_auth_enabled():
+        return 'Basic realm="pulp"'
+    parts = [f'realm="{token_realm(request)}"', f'service="{service_name(request)}"']
+    if required:
+        parts.append(f'scope="{" ".join(str(scope) for scope in required)}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    """(username, password) from a Basic Authorization header, or None when absent."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    return username, password
+
+
+def identify(request: HttpRequest, required: list[Scope]) -> Caller:
+    """The caller of ``request``; a bad token or bad credentials are 401."""
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer" and token_auth_enabled():
+        try:
+            token = verify_token(value.strip(), service_name(request))
+        except TokenInvalid as error:
+            raise Unauthorized(str(error), challenge(request, required, "invalid_token")) from None
+        return Caller(_user_named(token.subject), token)
+    credentials = basic_credentials(request)
+    if credentials is not None:
+        user = verify_credentials(*credentials)
+        if user is None:
+            raise Unauthorized("invalid credentials", challenge(request, required))
+        return Caller(user)
+    return Caller(AnonymousUser())
+
+
+def _user_named(username: str) -> AbstractBaseUser | AnonymousUser:
+    if not username:
+        return AnonymousUser()
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    return user if user is not None else AnonymousUser()
+
+
+def authorize(
+    request: HttpRequest, caller: Caller, required: list[Scope], name: RepositoryName | None
+) -> None:
+    """Raise Unauthorized (401) or Denied (403) unless ``caller`` has the ``required`` access."""
+    if caller.token is not None:
+        missing = [scope for scope in required if not caller.token.grants(scope)]
+        if missing:
+            raise Unauthorized(
+                "token lacks the required scope", challenge(request, required, "insufficient_scope")
+            )
+        return
+    if token_auth_enabled() and not caller.user.is_authenticated:
+        # Clients learn the token realm from this challenge, so /v2/ itself answers 401.
+        raise Unauthorized("authentication required", challenge(request, required))
+    if not required and not caller.user.is_authenticated:
+        raise Unauthorized("authentication required", challenge(request, required))
+    for scope in required:
+        if scope.type == "registry":
+            if not caller.user.is_authenticated:
+                raise Unauthorized("authentication required", challenge(request, required))
+            continue
+        granted = allowed_actions(caller.user, RepositoryName(scope.name))
+        if not scope.actions <= granted:
+            if not caller.user.is_authenticated:
+                raise Unauthorized("authentication required", challenge(request, required))
+            raise Denied(f"{caller.user.get_username()} may not {','.join(scope.actions)} {name}")

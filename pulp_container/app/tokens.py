@@ -1,0 +1,115 @@
+"""Registry tokens: issue and verify JWTs (Docker token authentication specification).
+
+Keys are read once per process. A token names its issuer, subject, audience (the registry
+service), validity window, a random id, and the granted ``access`` list.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from django.conf import settings
+
+from pulp_container.app.scopes import Scope
+
+ISSUER = "pulp-container"
+REFRESH_AUDIENCE_SUFFIX = "#refresh"
+
+
+class TokenInvalid(Exception):
+    """The token cannot be trusted: bad signature, expired, wrong issuer/audience/algorithm."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    subject: str
+    access: tuple[Scope, ...]
+
+    def grants(self, required: Scope) -> bool:
+        return any(
+            granted.type == required.type
+            and granted.name == required.name
+            and required.actions <= granted.actions
+            for granted in self.access
+        )
+
+
+@cache
+def _private_key() -> str:
+    return Path(settings.PRIVATE_KEY_PATH).read_text()
+
+
+@cache
+def _public_key() -> str:
+    return Path(settings.PUBLIC_KEY_PATH).read_text()
+
+
+def _algorithm() -> str:
+    return settings.TOKEN_SIGNATURE_ALGORITHM
+
+
+def _claims(subject: str, audience: str, lifetime: int) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "iss": ISSUER,
+        "sub": subject,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_urlsafe(16),
+    }
+
+
+def issue_token(subject: str, service: str, access: list[Scope]) -> tuple[str, int, int]:
+    """A signed token granting ``access``; returns (token, expires_in, issued_at)."""
+    lifetime = int(settings.TOKEN_EXPIRATION_TIME)
+    claims = _claims(subject, service, lifetime)
+    claims["access"] = [scope.to_claim() for scope in access]
+    return jwt.encode(claims, _private_key(), algorithm=_algorithm()), lifetime, claims["iat"]
+
+
+def issue_refresh_token(subject: str, service: str, password_mac: str) -> str:
+    """A long-lived token that later token requests exchange without a password check."""
+    lifetime = int(settings.TOKEN_REFRESH_EXPIRATION_TIME)
+    claims = _claims(subject, service + REFRESH_AUDIENCE_SUFFIX, lifetime)
+    claims["pwd"] = password_mac
+    return jwt.encode(claims, _private_key(), algorithm=_algorithm())
+
+
+def _decode(raw: str, audience: str) -> dict[str, Any]:
+    try:
+        return jwt.decode(
+            raw,
+            _public_key(),
+            algorithms=[_algorithm()],
+            audience=audience,
+            issuer=ISSUER,
+            leeway=int(settings.TOKEN_LEEWAY),
+            options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.PyJWTError as error:
+        raise TokenInvalid(str(error)) from None
+
+
+def verify_token(raw: str, service: str) -> VerifiedToken:
+    claims = _decode(raw, service)
+    access = []
+    for entry in claims.get("access") or []:
+        if not isinstance(entry, dict):
+            continue
+        actions = entry.get("actions") or []
+        access.append(Scope(str(entry.get("type")), str(entry.get("name")), frozenset(actions)))
+    return VerifiedToken(subject=claims["sub"], access=tuple(access))
+
+
+def verify_refresh_token(raw: str, service: str) -> tuple[str, str]:
+    """The (subject, password fingerprint) of a valid refresh token."""
+    claims = _decode(raw, service + REFRESH_AUDIENCE_SUFFIX)
+    return claims["sub"], str(claims.get("pwd", ""))

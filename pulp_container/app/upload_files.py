@@ -1,0 +1,82 @@
+"""The bytes of uploads in progress, in shared storage (Pulp's WORKING_DIRECTORY).
+
+WORKING_DIRECTORY is shared by every API process and lies on the same filesystem as the
+artifact storage, so an upload started on one process continues on another, and a finished
+upload becomes an artifact by a rename, not a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+from uuid import UUID
+
+from django.conf import settings
+
+from pulp_container.constants import STREAM_CHUNK_BYTES
+
+Hashers = dict[str, "hashlib._Hash"]
+
+
+def upload_path(upload_pk: UUID) -> Path:
+    return Path(settings.WORKING_DIRECTORY) / "container-uploads" / str(upload_pk)
+
+
+def create_upload_file(upload_pk: UUID) -> None:
+    path = upload_path(upload_pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def new_hashers(algorithms: Iterable[str]) -> Hashers:
+    return {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+
+
+def write_at(
+    upload_pk: UUID,
+    offset: int,
+    stream: BinaryIO,
+    limit: int | None,
+    hashers: Hashers,
+) -> int:
+    """Write ``stream`` into the upload's file from ``offset``, hashing each chunk as written.
+
+    Reads at most ``limit`` bytes (all of the stream when None) and returns how many were
+    written. Anything beyond ``offset`` left by an earlier, interrupted request is cut off
+    first, so a retried chunk never leaves stale bytes behind.
+    """
+    written = 0
+    with open(upload_path(upload_pk), "r+b") as upload_file:
+        upload_file.truncate(offset)
+        upload_file.seek(offset)
+        while limit is None or written < limit:
+            wanted = STREAM_CHUNK_BYTES if limit is None else min(STREAM_CHUNK_BYTES, limit - written)
+            chunk = stream.read(wanted)
+            if not chunk:
+                break
+            upload_file.write(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            written += len(chunk)
+    return written
+
+
+def hash_upload_file(upload_pk: UUID, algorithms: Iterable[str]) -> dict[str, str]:
+    """Hash the whole file once: the commit of an upload that came in several requests."""
+    hashers = new_hashers(algorithms)
+    with open(upload_path(upload_pk), "rb") as upload_file:
+        while chunk := upload_file.read(STREAM_CHUNK_BYTES):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def truncate_upload_file(upload_pk: UUID, size: int) -> None:
+    os.truncate(upload_path(upload_pk), size)
+
+
+def remove_upload_file(upload_pk: UUID) -> None:
+    upload_path(upload_pk).unlink(missing_ok=True)

@@ -1,0 +1,44 @@
+"""Media types and header names of the OCI Distribution and Docker Registry APIs."""
+
+from types import MappingProxyType
+
+# Manifests (OCI image spec v1.1 and Docker image manifest v2).
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST_V2})
+INDEX_MANIFEST_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+MANIFEST_MEDIA_TYPES = IMAGE_MANIFEST_TYPES | INDEX_MANIFEST_TYPES
+
+OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+
+# The media type of an index that a manifest's own "mediaType" field may leave out (OCI allows
+# it): an index is recognised by "manifests", an image manifest by "config" and "layers".
+SCHEMA_VERSION = 2
+
+# Largest manifest body accepted (OCI distribution spec: registries SHOULD accept 4 MiB).
+MANIFEST_MAX_BYTES = 4 * 1024 * 1024
+
+# Headers.
+API_VERSION_HEADER = "Docker-Distribution-Api-Version"
+API_VERSION_VALUE = "registry/2.0"
+CONTENT_DIGEST_HEADER = "Docker-Content-Digest"
+UPLOAD_UUID_HEADER = "Docker-Upload-UUID"
+OCI_SUBJECT_HEADER = "OCI-Subject"
+OCI_FILTERS_APPLIED_HEADER = "OCI-Filters-Applied"
+
+# Chunk size for reading request bodies and files: large enough to keep syscalls cheap, small
+# enough that memory stays flat whatever the blob size.
+STREAM_CHUNK_BYTES = 1024 * 1024
+
+# Outcomes recorded for each blob that reaches a repository.
+TRANSFER_OUTCOMES = MappingProxyType(
+    {
+        "uploaded": "bytes received from the client",
+        "mounted": "linked from another repository by a mount request",
+        "fallback": "mount requested but not possible; the client uploads instead",
+        "linked-on-head": "linked from another repository when the client asked whether it exists",
+    }
+)
