@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the test suite (`make test`): scripts/test.sh [pytest arguments]
+#
+# Uses its own instance so that it never touches the one of `make run`:
+#   PULP_DATA_DIR=.pulp/test  PULP_API_PORT=24827  PULP_CONTENT_PORT=24826  (each overridable)
+# Installs (unless PULP_SKIP_INSTALL=1), writes the settings, starts the embedded PostgreSQL
+# (unless PULP_DATABASE_HOST), exports the environment (PULP_SETTINGS, DJANGO_SETTINGS_MODULE,
+# PULP_DATA_DIR, ports, PULP_CA_CERT) and runs pytest; without arguments on every tier:
+#   pytest tests/unit tests/registry tests/e2e -v
+# PYTEST_ADDOPTS is honoured by pytest. The e2e fixture starts scripts/run.sh itself with this
+# environment. The exit status is pytest's, except that "no tests collected" (5) is a failure.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PULP_DATA_DIR="${PULP_DATA_DIR:-$REPO_ROOT/.pulp/test}"
+export PULP_API_PORT="${PULP_API_PORT:-24827}"
+export PULP_CONTENT_PORT="${PULP_CONTENT_PORT:-24826}"
+source "$REPO_ROOT/scripts/env.sh"
+SCRIPTS="$REPO_ROOT/scripts"
+
+if [[ "${PULP_SKIP_INSTALL:-0}" != 1 ]]; then
+    "$SCRIPTS/install.sh"
+fi
+
+"$SCRIPTS/settings.sh"
+
+pg_started=0
+cleanup() {
+    if [[ "$pg_started" == 1 ]]; then
+        "$SCRIPTS/postgres.sh" stop || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ "$PULP_EMBEDDED_DB" == 1 ]] && ! "$SCRIPTS/postgres.sh" status >/dev/null 2>&1; then
+    pg_started=1
+    "$SCRIPTS/postgres.sh" start
+fi
+
+cd "$REPO_ROOT"
+if [[ $# -gt 0 ]]; then
+    targets=("$@")
+else
+    targets=()
+    for tier in tests/unit tests/registry tests/e2e; do
+        [[ -d "$tier" ]] && targets+=("$tier")
+    done
+    targets+=(-v)
+fi
+
+pulp_log "pytest ${targets[*]} (data: $PULP_DATA_DIR, API port $PULP_API_PORT, DB $DB_HOST:$DB_PORT)"
+rc=0
+pytest "${targets[@]}" || rc=$?
+if [[ "$rc" == 5 ]]; then
+    pulp_log "pytest collected no tests: failing"
+    rc=1
+fi
+exit "$rc"

@@ -1,0 +1,182 @@
+"""A small OCI Distribution API client over ``requests``, for tests that speak HTTP directly.
+
+It authenticates the way registry clients do (Docker token authentication specification):
+try the request; on ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...`` fetch a
+token from the realm with basic credentials for the scope the request needs, and retry with
+``Authorization: Bearer``. A ``Basic`` challenge is answered with basic credentials.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+_CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A parsed ``WWW-Authenticate`` header."""
+
+    scheme: str
+    parameters: dict[str, str]
+
+    @classmethod
+    def parse(cls, header: str) -> Challenge:
+        scheme, _, rest = header.strip().partition(" ")
+        return cls(scheme.lower(), dict(_CHALLENGE_PARAMETER.findall(rest)))
+
+
+def repository_scope(name: str, actions: str = "pull,push") -> str:
+    return f"repository:{name}:{actions}"
+
+
+@dataclass
+class RegistryHTTP:
+    """Speaks the ``/v2/`` API of one registry as one user.
+
+    ``url`` is the registry's base URL (``https://127.0.0.1:24817``); ``verify`` is handed to
+    ``requests`` (a CA bundle path, or ``False``).
+    """
+
+    url: str
+    credentials: tuple[str, str] | None
+    verify: str | bool = True
+    timeout: float = 60.0
+    session: requests.Session = field(default_factory=requests.Session)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # With ``trust_env`` on, ``REQUESTS_CA_BUNDLE`` would override ``verify``.
+        self.session.trust_env = False
+        self.session.verify = self.verify
+
+    def absolute(self, location: str) -> str:
+        """Resolve a ``Location`` header, which the spec allows to be relative."""
+        return urljoin(self.url + "/", location)
+
+    def token(self, challenge: Challenge, scope: str | None) -> str:
+        """Fetch a bearer token for ``scope`` from the challenge's realm (basic auth)."""
+        params = {"service": challenge.parameters.get("service", "")}
+        if scope:
+            params["scope"] = scope
+        response = self.session.get(
+            challenge.parameters["realm"],
+            params=params,
+            auth=self.credentials,
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        body = response.json()
+        return str(body.get("token") or body["access_token"])
+
+    def request(
+        self, method: str, path_or_url: str, *, scope: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send a request, answering one auth challenge if the registry asks for one.
+
+        ``scope`` is the token scope the request needs (``repository:<name>:pull,push``).
+        The body, if any, must be bytes so that it can be sent twice.
+        """
+        url = path_or_url if "://" in path_or_url else self.absolute(path_or_url)
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        headers = dict(kwargs.pop("headers", {}) or {})
+        cached = self._tokens.get(scope or "")
+        if cached:
+            headers["Authorization"] = f"Bearer {cached}"
+        response = self.session.request(method, url, headers=headers, **kwargs)
+        if response.status_code != 401 or "WWW-Authenticate" not in response.headers:
+            return response
+        challenge = Challenge.parse(response.headers["WWW-Authenticate"])
+        if challenge.scheme == "bearer":
+            bearer = self.token(challenge, scope or challenge.parameters.get("scope"))
+            self._tokens[scope or ""] = bearer
+            headers["Authorization"] = f"Bearer {bearer}"
+            return self.session.request(method, url, headers=headers, **kwargs)
+        if challenge.scheme == "basic" and self.credentials:
+            return self.session.request(
+                method, url, headers=headers, auth=self.credentials, **kwargs
+            )
+        return response
+
+    # --- the spec's operations, named as the spec names them ------------------------------------
+
+    def version_check(self) -> requests.Response:
+        return self.request("GET", "/v2/")
+
+    def list_tags(self, name: str) -> list[str]:
+        response = self.request(
+            "GET", f"/v2/{name}/tags/list", scope=repository_scope(name, "pull")
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert body["name"] == name, body
+        return sorted(body.get("tags") or [])
+
+    def get_manifest(self, name: str, reference: str, accept: str) -> requests.Response:
+        return self.request(
+            "GET",
+            f"/v2/{name}/manifests/{reference}",
+            scope=repository_scope(name, "pull"),
+            headers={"Accept": accept},
+        )
+
+    def blob_exists(self, name: str, digest: str) -> requests.Response:
+        return self.request(
+            "HEAD", f"/v2/{name}/blobs/{digest}", scope=repository_scope(name, "pull")
+        )
+
+    def start_upload(self, name: str) -> requests.Response:
+        return self.request(
+            "POST",
+            f"/v2/{name}/blobs/uploads/",
+            scope=repository_scope(name),
+            headers={"Content-Length": "0"},
+            data=b"",
+        )
+
+    def patch_upload(
+        self, name: str, location: str, chunk: bytes, offset: int = 0
+    ) -> requests.Response:
+        return self.request(
+            "PATCH",
+            self.absolute(location),
+            scope=repository_scope(name),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                "Content-Length": str(len(chunk)),
+            },
+            data=chunk,
+        )
+
+    def upload_status(self, name: str, location: str) -> requests.Response:
+        return self.request("GET", self.absolute(location), scope=repository_scope(name))
+
+
+def session_factory(
+    verify: str | bool, credentials: tuple[str, str] | None
+) -> Callable[[], requests.Session]:
+    """A factory of ``requests.Session`` objects that trust the registry's certificate."""
+
+    def make() -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # else ``REQUESTS_CA_BUNDLE`` overrides ``verify``
+        session.verify = verify
+        if credentials:
+            session.auth = credentials
+        return session
+
+    return make
+
+
+def ca_bundle(path: Path) -> str | bool:
+    """``requests``' ``verify`` for a CA certificate that may not exist (then: don't verify)."""
+    return str(path) if path.is_file() else False
