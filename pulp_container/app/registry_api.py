@@ -34,6 +34,7 @@ from pulp_container.constants import (
     API_VERSION_VALUE,
     CONTENT_DIGEST_HEADER,
     MANIFEST_MAX_BYTES,
+    STREAM_CHUNK_BYTES,
     UPLOAD_UUID_HEADER,
 )
 
@@ -165,6 +166,7 @@ class BlobView(RegistryView):
         parsed, blob = self._find(digest)
         stored, size = content.open_blob(blob)
         response = FileResponse(stored, content_type="application/octet-stream")
+        response.block_size = STREAM_CHUNK_BYTES
         response["Content-Length"] = str(size)
         response[CONTENT_DIGEST_HEADER] = str(parsed)
         return response

@@ -4,7 +4,8 @@ Names may have several path segments, so the resource suffix decides the route; 
 come before blob routes, since ``blobs/uploads`` would otherwise read as a digest.
 """
 
-from django.urls import re_path
+from django.conf import settings
+from django.urls import path, re_path
 
 from pulp_container.app.registry_api import (
     BlobUploadsView,
@@ -16,10 +17,15 @@ from pulp_container.app.registry_api import (
     VersionView,
 )
 from pulp_container.app.token_api import TokenView
+from pulp_container.app.transfers_api import BlobTransfersView
 
 NAME = r"(?P<name>[^?#]+?)"
 
 urlpatterns = [
+    path(
+        f"{settings.V3_API_ROOT_NO_FRONT_SLASH}pulp_container/blob-transfers/",
+        BlobTransfersView.as_view(),
+    ),
     re_path(r"^token/?$", TokenView.as_view()),
     re_path(r"^v2/?$", VersionView.as_view()),
     re_path(r"^v2/_catalog/?$", CatalogView.as_view()),

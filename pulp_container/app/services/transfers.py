@@ -1,0 +1,47 @@
+"""What the registry did with each blob that reached a repository: the mount counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, Sum
+
+from pulp_container.app.models import BlobTransfer
+
+
+def transfer_summary(repository_prefix: str | None = None, since: datetime | None = None) -> dict:
+    """Counts and bytes by outcome (uploaded, mounted, fallback, linked-on-head)."""
+    records = BlobTransfer.objects.all()
+    if repository_prefix:
+        records = records.filter(repository_name__startswith=repository_prefix)
+    if since is not None:
+        records = records.filter(pulp_created__gte=since)
+    rows = records.values("outcome").annotate(
+        count=Count("pk"), bytes_received=Sum("bytes_received"), bytes_saved=Sum("bytes_saved")
+    )
+    return {
+        row["outcome"]: {
+            "count": row["count"],
+            "bytes_received": row["bytes_received"] or 0,
+            "bytes_saved": row["bytes_saved"] or 0,
+        }
+        for row in rows
+    }
+
+
+def recent_transfers(repository_prefix: str | None = None, limit: int = 100) -> list[dict]:
+    records = BlobTransfer.objects.order_by("-pulp_created")
+    if repository_prefix:
+        records = records.filter(repository_name__startswith=repository_prefix)
+    return [
+        {
+            "repository": record.repository_name,
+            "digest": record.digest,
+            "outcome": record.outcome,
+            "reason": record.reason,
+            "bytes_received": record.bytes_received,
+            "bytes_saved": record.bytes_saved,
+            "created": record.pulp_created.isoformat(),
+        }
+        for record in records[:limit]
+    ]
