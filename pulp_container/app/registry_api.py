@@ -14,6 +14,7 @@ from pulp_container.app.exceptions import (
     BlobUnknown,
     ManifestTooLarge,
     ManifestUnknown,
+    NameUnknown,
     RegistryError,
     Unsupported,
     render_error,
@@ -148,8 +149,12 @@ class BlobView(RegistryView):
 
     def _find(self, digest: str):
         parsed = Digest.parse(digest)
-        target = repositories.pull_target(self.name)
-        blob = content.blob_for_pull(target, parsed)
+        try:
+            blob = content.blob_for_pull(repositories.pull_target(self.name), parsed)
+        except NameUnknown:
+            blob = None
+        if blob is None:
+            blob = mounts.link_on_head(self.caller, self.name, parsed)
         if blob is None:
             raise BlobUnknown(f"blob {parsed} is unknown to {self.name}")
         return parsed, blob

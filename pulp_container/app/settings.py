@@ -13,3 +13,8 @@ TOKEN_EXPIRATION_TIME = 300
 TOKEN_REFRESH_EXPIRATION_TIME = 30 * 24 * 3600
 # Seconds of clock skew tolerated when a token is checked.
 TOKEN_LEEWAY = 30
+
+# Link a blob into a repository when a client who may push there asks whether it exists (HEAD)
+# and it sits in another repository the client may pull: fresh CI runners then skip the upload.
+# Turn off for strict per-repository semantics (a HEAD never changes a repository).
+CONTAINER_LINK_BLOBS_ON_HEAD = True

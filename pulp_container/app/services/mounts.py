@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+
 from pulp_container.app.authorization import allowed_actions
 from pulp_container.app.exceptions import RegistryError
-from pulp_container.app.models import BlobTransfer, ContainerDistribution, ContainerRepository
+from pulp_container.app.models import (
+    Blob,
+    BlobTransfer,
+    ContainerDistribution,
+    ContainerRepository,
+)
 from pulp_container.app.oci import Digest, RepositoryName
-from pulp_container.app.scopes import PULL, Scope
+from pulp_container.app.scopes import PULL, PUSH, Scope
 from pulp_container.app.services.content import (
     add_pending,
     blob_size,
@@ -22,6 +29,7 @@ from pulp_container.app.services.content import (
     in_version,
     repositories_holding,
 )
+from pulp_container.app.services.repositories import repository_for_push
 from pulp_container.app.token_verification import Caller
 
 log = logging.getLogger(__name__)
@@ -44,19 +52,57 @@ def mount_blob(
     if blob is None:
         return _fallback(target, digest, "blob unknown to the registry")
     if in_repository(target, blob):
-        return _mounted(target, digest, blob, "already in target", saved=False)
+        return _linked(target, digest, blob, "mounted", "already in target", saved=False)
     source_name = _parse_name(source)
-    if source_name is not None and _readable_source_has(caller, source_name, blob, from_token=True):
-        return _mounted(target, digest, blob, f"from {source_name}")
-    for repository_pk in repositories_holding(blob, AUTOMATIC_MOUNT_CANDIDATES):
-        for distribution in ContainerDistribution.objects.filter(repository_id=repository_pk):
-            name = RepositoryName(distribution.base_path)
-            if name == source_name or name.value == target.name:
-                continue
-            if PULL in allowed_actions(caller.user, name, distribution=distribution):
-                return _mounted(target, digest, blob, f"automatic from {name}")
+    if source_name is not None and _readable_source_has(caller, source_name, blob):
+        return _linked(target, digest, blob, "mounted", f"from {source_name}")
+    holder = _readable_holder(caller, blob, exclude={target.name, str(source_name)})
+    if holder is not None:
+        return _linked(target, digest, blob, "mounted", f"automatic from {holder}")
     reason = "source not readable or lacks the blob" if source_name else "no readable source"
     return _fallback(target, digest, reason)
+
+
+def link_on_head(caller: Caller, name: RepositoryName, digest: Digest) -> Blob | None:
+    """On a HEAD (or GET) miss by a pusher, link a blob they may read elsewhere into ``name``.
+
+    Fresh CI runners have no local record of where a layer was pushed before, so they never ask
+    for a mount; they ask whether the target has the blob. Answering yes, after linking it as a
+    mount would, saves the upload. Only for callers who may push to ``name``, and only when the
+    blob is in a repository they may pull: everyone else gets the same 404 as for a blob that
+    does not exist.
+    """
+    if not settings.CONTAINER_LINK_BLOBS_ON_HEAD or not caller.user.is_authenticated:
+        return None
+    if not _may_push(caller, name):
+        return None
+    blob = find_blob(digest)
+    if blob is None:
+        return None
+    holder = _readable_holder(caller, blob, exclude={name.value})
+    if holder is None:
+        return None
+    target = repository_for_push(name, caller.user)
+    _linked(target, digest, blob, "linked-on-head", f"from {holder}")
+    return blob
+
+
+def _may_push(caller: Caller, name: RepositoryName) -> bool:
+    if caller.token is not None:
+        return caller.token.grants(Scope("repository", name.value, frozenset({PUSH})))
+    return PUSH in allowed_actions(caller.user, name)
+
+
+def _readable_holder(caller: Caller, blob: Blob, exclude: set[str]) -> RepositoryName | None:
+    """A repository the caller may pull that holds ``blob`` (a bounded number looked at)."""
+    holders = repositories_holding(blob, AUTOMATIC_MOUNT_CANDIDATES)
+    for distribution in ContainerDistribution.objects.filter(repository_id__in=holders):
+        name = RepositoryName(distribution.base_path)
+        if name.value in exclude:
+            continue
+        if PULL in allowed_actions(caller.user, name, distribution=distribution):
+            return name
+    return None
 
 
 def _parse_name(source: str | None) -> RepositoryName | None:
@@ -68,7 +114,7 @@ def _parse_name(source: str | None) -> RepositoryName | None:
         return None
 
 
-def _readable_source_has(caller: Caller, name: RepositoryName, blob, from_token: bool) -> bool:
+def _readable_source_has(caller: Caller, name: RepositoryName, blob: Blob) -> bool:
     if caller.token is not None and not caller.token.grants(
         Scope("repository", name.value, frozenset({PULL}))
     ):
@@ -86,22 +132,34 @@ def _readable_source_has(caller: Caller, name: RepositoryName, blob, from_token:
     return False
 
 
-def _mounted(target, digest: Digest, blob, how: str, saved: bool = True) -> bool:
+def _linked(
+    target: ContainerRepository, digest: Digest, blob: Blob, outcome: str, how: str, saved=True
+) -> bool:
     add_pending(target, [blob])
     size = blob_size(blob) if saved else 0
     BlobTransfer.objects.create(
-        repository_name=target.name, digest=str(digest), outcome="mounted", reason=how,
+        repository_name=target.name,
+        digest=str(digest),
+        outcome=outcome,
+        reason=how,
         bytes_saved=size,
     )
-    log.info("blob mount: outcome=mounted target=%s digest=%s via=%r bytes_saved=%d",
-             target.name, digest, how, size)
+    log.info(
+        "blob mount: outcome=%s target=%s digest=%s via=%r bytes_saved=%d",
+        outcome,
+        target.name,
+        digest,
+        how,
+        size,
+    )
     return True
 
 
-def _fallback(target, digest: Digest, reason: str) -> bool:
+def _fallback(target: ContainerRepository, digest: Digest, reason: str) -> bool:
     BlobTransfer.objects.create(
         repository_name=target.name, digest=str(digest), outcome="fallback", reason=reason
     )
-    log.info("blob mount: outcome=fallback target=%s digest=%s reason=%r", target.name, digest,
-             reason)
+    log.info(
+        "blob mount: outcome=fallback target=%s digest=%s reason=%r", target.name, digest, reason
+    )
     return False
