@@ -1,0 +1,1 @@
+A Pulp plugin that serves the OCI Distribution API: push and pull with skopeo, podman and docker, chunked and monolithic uploads streamed to shared storage, manifests, indexes, tags, catalog, one repository version per pushed manifest.

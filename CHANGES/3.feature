@@ -1,0 +1,1 @@
+Docker token authentication at /token/ (GET and OAuth2 POST, refresh tokens, ES256 by default) with a credential cache so repeated token requests skip the slow password hash; registry permissions come from Pulp roles on namespaces and distributions.

@@ -1,0 +1,1 @@
+Cross-repository blob mount: a layer already in a repository the pusher may read is linked into the target without sending its bytes; otherwise the push falls back to an upload without revealing anything. Mount outcomes are recorded and shown to the administrator.

@@ -1,0 +1,1 @@
+A pusher whose client asks HEAD for a blob that sits in another repository they may read gets it linked into the target, so pushes from fresh CI runners send only unique bytes (CONTAINER_LINK_BLOBS_ON_HEAD, on by default).
