@@ -18,7 +18,6 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,34 +32,11 @@ from tests.support.container_tools import (
     ensure_unprivileged_user,
     open_to_everyone,
 )
-from tests.support.registry_http import RegistryHTTP, ca_bundle, session_factory
+from tests.support.registry_http import RunningRegistry, ca_bundle, session_factory
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 180.0
 SHUTDOWN_TIMEOUT = 30.0
-
-@dataclass(frozen=True)
-class RunningRegistry:
-    """A Pulp registry that answers on ``url``."""
-
-    url: str
-    host: str
-    admin: tuple[str, str]
-    ca_cert: Path
-    session: Callable[[], requests.Session]
-
-    @property
-    def verify(self) -> str | bool:
-        return ca_bundle(self.ca_cert)
-
-    def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
-        """A ``docker://`` reference for skopeo and podman: ``name:tag`` or ``name@digest``."""
-        if digest is not None:
-            return f"docker://{self.host}/{name}@{digest}"
-        return f"docker://{self.host}/{name}:{tag or 'latest'}"
-
-    def http(self, credentials: tuple[str, str] | None = None) -> RegistryHTTP:
-        return RegistryHTTP(self.url, credentials or self.admin, verify=self.verify)
 
 
 def _data_dir() -> Path:
@@ -153,6 +129,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
     if not url:
         url = f"https://127.0.0.1:{os.environ.get('PULP_API_PORT', '24817')}"
         if not _answers(url):
+            if os.environ.get("PYTEST_XDIST_WORKER"):
+                # Each xdist worker has its own session: they would all start (and stop) one.
+                pytest.fail(f"no server at {url}: start one (scripts/run.sh) before using -n")
             process = _start_server(url, tmp_path_factory.mktemp("server") / "run.log")
     admin = (
         os.environ.get("PULP_ADMIN_USER", "admin"),

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningRegistry
 from tests.support.container_tools import Podman, Skopeo, wait_for_output
 from tests.support.oci_images import (
     ImageInfo,
@@ -25,9 +24,11 @@ from tests.support.oci_images import (
     Layer,
     build_image,
     build_index,
+    read_blob,
     read_tagged,
     verify_layout,
 )
+from tests.support.registry_http import RunningRegistry
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -73,13 +74,11 @@ def test_pushed_image_pulls_back_byte_for_byte(
 
     started = time.monotonic()
     skopeo.copy(f"oci:{work_dir / 'src'}:v1", registry.reference(name, "v1"))
-    print(f"push of a small image took {time.monotonic() - started:.2f}s")
+    print(f"\npush of a small image took {time.monotonic() - started:.2f}s")
 
     served = skopeo.inspect_raw(registry.reference(name, "v1"))
     assert sha256(served) == image.manifest_digest
-    assert (
-        served == (work_dir / "src" / "blobs" / "sha256" / image.manifest_digest[7:]).read_bytes()
-    )
+    assert served == read_blob(work_dir / "src", image.manifest_digest)
     pull_to_layout(skopeo, registry.reference(name, "v1"), work_dir / "pulled", "v1")
     assert_pulled_intact(work_dir / "pulled", "v1", image)
 
@@ -95,7 +94,9 @@ def test_images_of_every_size_pull_back_by_tag_and_by_digest(
     name = repository_name()
     image = build_image(work_dir / "src", [gz(10, 2 * KiB), gz(11, layer_size)], "v1")
 
+    started = time.monotonic()
     skopeo.copy(f"oci:{work_dir / 'src'}:v1", registry.reference(name, "v1"))
+    print(f"\npush of an image with a {layer_size} B layer took {time.monotonic() - started:.2f}s")
 
     pull_to_layout(skopeo, registry.reference(name, "v1"), work_dir / "by-tag", "v1")
     assert_pulled_intact(work_dir / "by-tag", "v1", image)
@@ -210,7 +211,7 @@ def test_abandoned_upload_does_not_spoil_a_later_push(
 ) -> None:
     name = repository_name()
     image = build_image(work_dir / "src", [gz(60, 2 * MiB)], "v1")
-    layer = (work_dir / "src" / "blobs" / "sha256" / image.layer_digests[0][7:]).read_bytes()
+    layer = read_blob(work_dir / "src", image.layer_digests[0])
     http = registry.http()
 
     started = http.start_upload(name)

@@ -180,3 +180,27 @@ def session_factory(
 def ca_bundle(path: Path) -> str | bool:
     """``requests``' ``verify`` for a CA certificate that may not exist (then: don't verify)."""
     return str(path) if path.is_file() else False
+
+
+@dataclass(frozen=True)
+class RunningRegistry:
+    """A Pulp registry that answers on ``url``."""
+
+    url: str
+    host: str
+    admin: tuple[str, str]
+    ca_cert: Path
+    session: Callable[[], requests.Session]
+
+    @property
+    def verify(self) -> str | bool:
+        return ca_bundle(self.ca_cert)
+
+    def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
+        """A ``docker://`` reference for skopeo and podman: ``name:tag`` or ``name@digest``."""
+        if digest is not None:
+            return f"docker://{self.host}/{name}@{digest}"
+        return f"docker://{self.host}/{name}:{tag or 'latest'}"
+
+    def http(self, credentials: tuple[str, str] | None = None) -> RegistryHTTP:
+        return RegistryHTTP(self.url, credentials or self.admin, verify=self.verify)
