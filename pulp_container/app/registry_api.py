@@ -35,6 +35,9 @@ from pulp_container.constants import (
     API_VERSION_VALUE,
     CONTENT_DIGEST_HEADER,
     MANIFEST_MAX_BYTES,
+    OCI_FILTERS_APPLIED_HEADER,
+    OCI_INDEX,
+    OCI_SUBJECT_HEADER,
     STREAM_CHUNK_BYTES,
     UPLOAD_UUID_HEADER,
 )
@@ -279,8 +282,22 @@ class ManifestView(RegistryView):
         parsed = manifests.parse_manifest(body, request.META.get("CONTENT_TYPE"))
         repository = repositories.repository_for_push(self.name, self.caller.user)
         manifest = manifests.store_manifest(repository, parsed_reference, parsed)
-        return _empty(
-            201,
-            Location=f"/v2/{self.name}/manifests/{manifest.digest}",
-            **{CONTENT_DIGEST_HEADER: manifest.digest},
-        )
+        headers = {CONTENT_DIGEST_HEADER: manifest.digest}
+        if manifest.subject:
+            headers[OCI_SUBJECT_HEADER] = manifest.subject
+        return _empty(201, Location=f"/v2/{self.name}/manifests/{manifest.digest}", **headers)
+
+
+class ReferrersView(RegistryView):
+    """``GET /v2/<name>/referrers/<digest>``: an index of the manifests whose subject it is."""
+
+    def get(self, request, name, digest):
+        subject = Digest.parse(digest)
+        target = repositories.pull_target(self.name)
+        artifact_type = request.query_params.get("artifactType")
+        descriptors = manifests.referrers(target, subject, artifact_type)
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        response = JsonResponse(body, content_type=OCI_INDEX)
+        if artifact_type is not None:
+            response[OCI_FILTERS_APPLIED_HEADER] = "artifactType"
+        return response

@@ -13,6 +13,7 @@ from pulp_container.app.registry_api import (
     BlobView,
     CatalogView,
     ManifestView,
+    ReferrersView,
     TagsView,
     VersionView,
 )
@@ -34,4 +35,5 @@ urlpatterns = [
     re_path(rf"^v2/{NAME}/blobs/uploads/(?P<upload_id>[^/]+)/?$", BlobUploadView.as_view()),
     re_path(rf"^v2/{NAME}/blobs/(?P<digest>[^/]+)/?$", BlobView.as_view()),
     re_path(rf"^v2/{NAME}/manifests/(?P<reference>[^/]+)/?$", ManifestView.as_view()),
+    re_path(rf"^v2/{NAME}/referrers/(?P<digest>[^/]+)/?$", ReferrersView.as_view()),
 ]

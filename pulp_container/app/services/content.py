@@ -13,19 +13,20 @@ from pulp_container.app.oci import Digest
 from pulp_container.app.services.repositories import PullTarget
 
 
-def in_latest_version(repository: ContainerRepository, content: Content) -> bool:
-    return RepositoryContent.objects.filter(
-        repository_id=repository.pk, content_id=content.pk, version_removed__isnull=True
-    ).exists()
-
-
-def is_pending(repository: ContainerRepository, content: Content) -> bool:
-    return PendingContent.objects.filter(repository_id=repository.pk, content_id=content.pk).exists()
-
-
 def in_repository(repository: ContainerRepository, content: Content) -> bool:
     """Committed in the latest version or pending in a push in progress."""
-    return in_latest_version(repository, content) or is_pending(repository, content)
+    return holds(repository.pk, content)
+
+
+def holds(repository_pk, content: Content) -> bool:
+    """Whether the repository ``repository_pk`` holds ``content``, committed or pending."""
+    committed = RepositoryContent.objects.filter(
+        repository_id=repository_pk, content_id=content.pk, version_removed__isnull=True
+    )
+    return (
+        committed.exists()
+        or PendingContent.objects.filter(repository_id=repository_pk, content_id=content.pk).exists()
+    )
 
 
 def in_version(version: RepositoryVersion, content: Content) -> bool:
@@ -48,8 +49,8 @@ def blob_for_pull(target: PullTarget, digest: Digest) -> Blob | None:
     blob = find_blob(digest)
     if blob is None:
         return None
-    if target.repository is not None:
-        return blob if in_repository(target.repository, blob) else None
+    if target.repository_pk is not None:
+        return blob if holds(target.repository_pk, blob) else None
     if target.version is not None and in_version(target.version, blob):
         return blob
     return None

@@ -237,3 +237,36 @@ def find_manifest(target: PullTarget, reference: Reference) -> Manifest:
     if manifest is None or not in_version(version, manifest):
         raise ManifestUnknown(f"manifest {reference} is unknown")
     return manifest
+
+
+def referrers(target: PullTarget, subject: Digest, artifact_type: str | None) -> list[dict]:
+    """Descriptors of the manifests that name ``subject`` (OCI spec, "Listing Referrers").
+
+    The subject need not exist: a signature may be pushed before its image.
+    """
+    if target.version is None:
+        return []
+    found = Manifest.objects.filter(
+        pk__in=target.version.content_ids_subquery(), subject=str(subject)
+    ).order_by("digest")
+    descriptors = [_descriptor(manifest) for manifest in found]
+    if artifact_type is not None:
+        descriptors = [d for d in descriptors if d.get("artifactType") == artifact_type]
+    return descriptors
+
+
+def _descriptor(manifest: Manifest) -> dict:
+    body = manifest.data.encode("utf-8")
+    document = json.loads(body)
+    descriptor: dict[str, Any] = {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": len(body),
+    }
+    # OCI spec: artifactType is the manifest's, else its config's media type.
+    artifact_type = manifest.artifact_type or (document.get("config") or {}).get("mediaType")
+    if artifact_type:
+        descriptor["artifactType"] = artifact_type
+    if manifest.annotations:
+        descriptor["annotations"] = manifest.annotations
+    return descriptor

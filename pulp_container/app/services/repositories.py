@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
@@ -21,13 +21,25 @@ from pulp_container.app.oci import RepositoryName
 NAMESPACE_OWNER_ROLE = "container.containernamespace_owner"
 
 
-@dataclass(frozen=True)
 class PullTarget:
-    """What a pull of a name reads: a repository version, and the push repository if any."""
+    """What a pull of a name reads: a push repository (latest version and pending content), or
+    a fixed repository version. The version is read only when a caller needs it."""
 
-    distribution: ContainerDistribution
-    version: RepositoryVersion | None
-    repository: ContainerRepository | None
+    def __init__(self, distribution: ContainerDistribution) -> None:
+        self.distribution = distribution
+        self.repository_pk = distribution.repository_id
+
+    @cached_property
+    def version(self) -> RepositoryVersion | None:
+        if self.distribution.repository_version_id:
+            return RepositoryVersion.objects.get(pk=self.distribution.repository_version_id)
+        if self.repository_pk:
+            return (
+                RepositoryVersion.objects.filter(repository_id=self.repository_pk, complete=True)
+                .order_by("-number")
+                .first()
+            )
+        return None
 
 
 def find_distribution(name: RepositoryName) -> ContainerDistribution | None:
@@ -43,19 +55,7 @@ def pull_target(name: RepositoryName) -> PullTarget:
     distribution = find_distribution(name)
     if distribution is None:
         raise NameUnknown(f"repository {name} is unknown")
-    return pull_target_of(distribution)
-
-
-def pull_target_of(distribution: ContainerDistribution) -> PullTarget:
-    if distribution.repository_version_id:
-        version = RepositoryVersion.objects.select_related("repository").get(
-            pk=distribution.repository_version_id
-        )
-        return PullTarget(distribution, version, None)
-    if distribution.repository_id:
-        repository = ContainerRepository.objects.get(pk=distribution.repository_id)
-        return PullTarget(distribution, repository.latest_version(), repository)
-    return PullTarget(distribution, None, None)
+    return PullTarget(distribution)
 
 
 def repository_for_push(name: RepositoryName, user: AbstractBaseUser | AnonymousUser) -> (

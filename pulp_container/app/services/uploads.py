@@ -17,7 +17,6 @@ from pulp_container.app.exceptions import (
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
-    SizeInvalid,
 )
 from pulp_container.app.models import Blob, BlobTransfer, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest
@@ -37,7 +36,9 @@ def start_upload(repository: ContainerRepository) -> BlobUpload:
 def find_upload(repository: ContainerRepository, upload_id: str) -> BlobUpload:
     """The upload ``upload_id`` of this repository, or BlobUploadUnknown (404)."""
     try:
-        return BlobUpload.objects.get(pk=UUID(upload_id), repository=repository)
+        return BlobUpload.objects.select_related("repository").get(
+            pk=UUID(upload_id), repository=repository
+        )
     except (ValueError, ValidationError, BlobUpload.DoesNotExist):
         raise BlobUploadUnknown(f"upload {upload_id} is unknown") from None
 
@@ -98,19 +99,20 @@ def commit_upload(
         cancel_upload(upload)
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
     blob = store_blob(digest, upload, digests)
-    add_pending(upload.repository, [blob])
-    BlobTransfer.objects.create(
-        repository_name=upload.repository.name,
-        digest=str(digest),
-        outcome="uploaded",
-        bytes_received=upload.offset,
-    )
-    upload.delete()
+    with transaction.atomic():
+        add_pending(upload.repository, [blob])
+        BlobTransfer.objects.create(
+            repository_name=upload.repository.name,
+            digest=str(digest),
+            outcome="uploaded",
+            bytes_received=upload.offset,
+        )
+        BlobUpload.objects.filter(pk=upload.pk).delete()
     return blob
 
 
 def cancel_upload(upload: BlobUpload) -> None:
-    upload.delete()
+    BlobUpload.objects.filter(pk=upload.pk).delete()
     upload_files.remove_upload_file(upload.pk)
 
 
@@ -159,8 +161,3 @@ class _UploadedFile(File):
 
     def temporary_file_path(self) -> str:
         return self._path
-
-
-def check_size(written: int, content_length: int | None) -> None:
-    if content_length is not None and written != content_length:
-        raise SizeInvalid(f"received {written} of {content_length} bytes")
