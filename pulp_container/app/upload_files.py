@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +21,9 @@ from django.conf import settings
 from pulp_container.constants import STREAM_CHUNK_BYTES
 
 Hashers = dict[str, "hashlib._Hash"]
+
+# Chunks read but not yet written and hashed: bounds an upload's memory to a few MiB.
+_CHUNKS_IN_FLIGHT = 4
 
 
 def upload_path(upload_pk: UUID) -> Path:
@@ -46,22 +51,62 @@ def write_at(
 
     Reads at most ``limit`` bytes (all of the stream when None) and returns how many were
     written. Anything beyond ``offset`` left by an earlier, interrupted request is cut off
-    first, so a retried chunk never leaves stale bytes behind.
+    first, so a retried chunk never leaves stale bytes behind. Reading from the socket runs in
+    this thread while a second one writes and hashes the chunks before it (file writes and
+    hashing release the GIL), with at most a few chunks in flight, so memory stays flat.
     """
     written = 0
     with open(upload_path(upload_pk), "r+b") as upload_file:
         upload_file.truncate(offset)
         upload_file.seek(offset)
-        while limit is None or written < limit:
-            wanted = STREAM_CHUNK_BYTES if limit is None else min(STREAM_CHUNK_BYTES, limit - written)
-            chunk = stream.read(wanted)
-            if not chunk:
-                break
-            upload_file.write(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
-            written += len(chunk)
+        with _Sink(upload_file, hashers) as sink:
+            while limit is None or written < limit:
+                wanted = STREAM_CHUNK_BYTES
+                if limit is not None:
+                    wanted = min(wanted, limit - written)
+                chunk = stream.read(wanted)
+                if not chunk:
+                    break
+                sink.put(chunk)
+                written += len(chunk)
     return written
+
+
+class _Sink:
+    """A thread that writes chunks to a file and feeds them to hashers, in order."""
+
+    def __init__(self, target: BinaryIO, hashers: Hashers) -> None:
+        self._target = target
+        self._hashers = list(hashers.values())
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_CHUNKS_IN_FLIGHT)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="upload-sink", daemon=True)
+
+    def __enter__(self) -> _Sink:
+        self._thread.start()
+        return self
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._chunks.put(chunk)
+
+    def _drain(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._target.write(chunk)
+                for hasher in self._hashers:
+                    hasher.update(chunk)
+            except BaseException as error:  # handed to the reading thread, raised there
+                self._error = error
+
+    def __exit__(self, *exc_info) -> None:
+        self._chunks.put(None)
+        self._thread.join()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
 
 
 def hash_upload_file(upload_pk: UUID, algorithms: Iterable[str]) -> dict[str, str]:
