@@ -28,7 +28,15 @@ from pulp_container.app.oci import (
 )
 from pulp_container.app.request_body import body_stream
 from pulp_container.app.scopes import Resource, required_access
-from pulp_container.app.services import content, listings, manifests, mounts, repositories, uploads
+from pulp_container.app.services import (
+    content,
+    listings,
+    manifests,
+    mounts,
+    repositories,
+    repository_operations,
+    uploads,
+)
 from pulp_container.app.token_verification import Caller, authorize, identify
 from pulp_container.constants import (
     API_VERSION_HEADER,
@@ -170,6 +178,10 @@ class BlobView(RegistryView):
         response[CONTENT_DIGEST_HEADER] = str(parsed)
         return response
 
+    def delete(self, request, name, digest):
+        content.remove_blob(repositories.existing_repository(self.name), Digest.parse(digest))
+        return _empty(202)
+
     def get(self, request, name, digest):
         parsed, blob = self._find(digest)
         stored, size = content.open_blob(blob)
@@ -272,6 +284,16 @@ class ManifestView(RegistryView):
     def get(self, request, name, reference):
         manifest = self._find(request, reference)
         return self._response(manifest, manifest.data.encode("utf-8"))
+
+    def delete(self, request, name, reference):
+        """By tag: the tag goes, the manifest stays. By digest: the manifest and its tags go."""
+        parsed = Reference.parse(reference)
+        repository = repositories.existing_repository(self.name)
+        if parsed.tag is not None:
+            repository_operations.untag_manifest(repository.pk, parsed.tag)
+        else:
+            repository_operations.remove_image(repository.pk, digest=parsed.digest)
+        return _empty(202)
 
     def put(self, request, name, reference):
         parsed_reference = Reference.parse(reference)

@@ -8,9 +8,11 @@ from django.db.models import Model
 
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
+from pulp_container.app.exceptions import BlobUnknown
 from pulp_container.app.models import Blob, ContainerRepository, Manifest, PendingContent
 from pulp_container.app.oci import Digest
 from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.versions import commit_version, locked_repository
 
 
 def in_repository(repository: ContainerRepository, content: Content) -> bool:
@@ -90,3 +92,15 @@ def repositories_holding(content: Content, limit: int) -> list:
         "repository_id", flat=True
     )[:limit]
     return list(dict.fromkeys([*committed, *pending]))
+
+
+def remove_blob(repository: ContainerRepository, digest: Digest) -> None:
+    """Remove a blob from the repository, committed and pending (``DELETE .../blobs/<digest>``).
+
+    Its bytes stay while another repository holds them; orphan cleanup frees them after.
+    """
+    blob = find_blob(digest)
+    with locked_repository(repository.pk) as locked:
+        if blob is None or not holds(locked.pk, blob):
+            raise BlobUnknown(f"blob {digest} is unknown to {repository.name}")
+        commit_version(locked, remove=[blob.pk])

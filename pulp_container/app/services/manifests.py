@@ -21,7 +21,6 @@ from pulp_container.app.models import (
     Blob,
     ContainerRepository,
     Manifest,
-    PendingContent,
     Tag,
 )
 from pulp_container.app.oci import Digest, Reference
@@ -31,6 +30,7 @@ from pulp_container.app.services.content import (
     manifest_in_repository,
 )
 from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.constants import (
     INDEX_MANIFEST_TYPES,
     MANIFEST_MAX_BYTES,
@@ -131,21 +131,15 @@ def store_manifest(
         raise DigestInvalid(f"manifest digest is {parsed.digest}, not {reference.digest}")
     config, layers, listed = _referenced_content(repository, parsed)
     manifest = _get_or_create_manifest(parsed, config, layers, listed)
-    with transaction.atomic():
-        # The row lock serialises version creation of one repository across API processes.
-        ContainerRepository.objects.select_for_update().filter(pk=repository.pk).first()
-        repository.refresh_from_db()
-        contents: list[Content] = [manifest, *layers, *listed]
-        if config is not None:
-            contents.append(config)
-        for child in listed:
-            contents.extend(_manifest_blobs(child))
-        if reference.tag is not None:
-            contents.append(_get_or_create_tag(reference.tag, manifest))
-        content_pks = [content.pk for content in contents]
-        with repository.new_version() as version:
-            version.add_content(Content.objects.filter(pk__in=content_pks))
-        PendingContent.objects.filter(repository=repository, content_id__in=content_pks).delete()
+    contents: list[Content] = [manifest, *layers, *listed]
+    if config is not None:
+        contents.append(config)
+    for child in listed:
+        contents.extend(_manifest_blobs(child))
+    if reference.tag is not None:
+        contents.append(get_or_create_tag(reference.tag, manifest))
+    with locked_repository(repository.pk) as locked:
+        commit_version(locked, add=[content.pk for content in contents])
     return manifest
 
 
@@ -210,7 +204,7 @@ def _get_or_create_manifest(
     return manifest
 
 
-def _get_or_create_tag(name: str, manifest: Manifest) -> Tag:
+def get_or_create_tag(name: str, manifest: Manifest) -> Tag:
     try:
         with transaction.atomic():
             tag, _ = Tag.objects.get_or_create(name=name, tagged_manifest=manifest)

@@ -58,6 +58,14 @@ def pull_target(name: RepositoryName) -> PullTarget:
     return PullTarget(distribution)
 
 
+def existing_repository(name: RepositoryName) -> ContainerRepository:
+    """The push repository behind ``name``, or NameUnknown (404); nothing is created."""
+    distribution = find_distribution(name)
+    if distribution is None or distribution.repository_id is None:
+        raise NameUnknown(f"repository {name} is unknown")
+    return ContainerRepository.objects.get(pk=distribution.repository_id)
+
+
 def repository_for_push(name: RepositoryName, user: AbstractBaseUser | AnonymousUser) -> (
     ContainerRepository
 ):

@@ -1,0 +1,262 @@
+"""Operations on a whole repository from Pulp's REST API: tag, untag, remove an image, delete.
+
+Each one takes the repository row lock that a registry push takes (``store_manifest``), so a
+REST task and a concurrent push never build two versions from the same base; each change is
+one new repository version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from pulpcore.plugin.models import Content, RepositoryVersion
+
+from pulp_container.app import upload_files
+from pulp_container.app.authorization import allowed_actions, pullable_distributions
+from pulp_container.app.exceptions import ManifestUnknown, NameInvalid
+from pulp_container.app.models import (
+    BlobUpload,
+    ContainerDistribution,
+    ContainerRepository,
+    Manifest,
+    Tag,
+)
+from pulp_container.app.oci import Digest, RepositoryName
+from pulp_container.app.scopes import REPOSITORY_ACTIONS
+
+User = AbstractBaseUser | AnonymousUser
+
+
+# --- who may do what to a repository (the registry's decision, applied to REST objects) ------
+
+
+def _registry_name(value: str) -> RepositoryName | None:
+    try:
+        return RepositoryName.parse(value)
+    except NameInvalid:
+        return None
+
+
+def repository_actions(user: User, repository: ContainerRepository) -> frozenset[str]:
+    """What ``user`` may do to ``repository`` through the registry: under any name serving it.
+
+    A repository is reached by the names of the distributions that serve it (or one of its
+    versions); one that no distribution serves is judged by its own name.
+    """
+    if user.is_superuser:
+        return REPOSITORY_ACTIONS
+    distributions = ContainerDistribution.objects.filter(
+        Q(repository_id=repository.pk) | Q(repository_version__repository_id=repository.pk)
+    )
+    actions: set[str] = set()
+    judged = False
+    for distribution in distributions:
+        name = _registry_name(distribution.base_path)
+        if name is not None:
+            judged = True
+            actions |= allowed_actions(user, name, distribution=distribution)
+    if not judged and (name := _registry_name(repository.name)) is not None:
+        actions |= allowed_actions(user, name)
+    return frozenset(actions)
+
+
+def distribution_actions(user: User, distribution: ContainerDistribution) -> frozenset[str]:
+    name = _registry_name(distribution.base_path)
+    if name is None:
+        return REPOSITORY_ACTIONS if user.is_superuser else frozenset()
+    return allowed_actions(user, name, distribution=distribution)
+
+
+def name_actions(user: User, base_path: str) -> frozenset[str]:
+    """What ``user`` may do to a registry name that may not be served yet (a new distribution)."""
+    name = _registry_name(base_path)
+    if name is None:
+        return REPOSITORY_ACTIONS if user.is_superuser else frozenset()
+    return allowed_actions(user, name)
+
+
+def visible_repositories(user: User, queryset: QuerySet) -> QuerySet:
+    """Repositories ``user`` may pull from under some name, as the registry's catalog decides."""
+    if user.is_superuser:
+        return queryset
+    distributions = pullable_distributions(user)
+    visible = Q(pk__in=distributions.values("repository_id")) | Q(
+        pk__in=distributions.values("repository_version__repository_id")
+    )
+    if user.is_authenticated:
+        username = user.get_username()
+        visible |= Q(name=username) | Q(name__startswith=f"{username}/")
+    return queryset.filter(visible)
+
+
+def visible_distributions(user: User, queryset: QuerySet) -> QuerySet:
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(pk__in=pullable_distributions(user).values("pk"))
+
+
+# --- what a repository version holds ----------------------------------------------------------
+
+
+def manifest_in_version(version: RepositoryVersion | None, digest: Digest) -> Manifest | None:
+    if version is None:
+        return None
+    return Manifest.objects.filter(
+        pk__in=version.content_ids_subquery(), digest=str(digest)
+    ).first()
+
+
+def tag_in_version(version: RepositoryVersion | None, name: str) -> Tag | None:
+    if version is None:
+        return None
+    return (
+        Tag.objects.select_related("tagged_manifest")
+        .filter(pk__in=version.content_ids_subquery(), name=name)
+        .first()
+    )
+
+
+# --- the operations ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _locked(repository_pk) -> Iterator[ContainerRepository]:
+    """The repository, its row locked for the transaction (the lock a registry push takes)."""
+    with transaction.atomic():
+        repository = ContainerRepository.objects.select_for_update().get(pk=repository_pk)
+        yield repository
+
+
+def tag_manifest(repository_pk, tag: str, digest: Digest) -> RepositoryVersion | None:
+    """Point ``tag`` at the manifest ``digest`` of the latest version (a retag moves the tag)."""
+    with _locked(repository_pk) as repository:
+        manifest = manifest_in_version(repository.latest_version(), digest)
+        if manifest is None:
+            raise ManifestUnknown(f"manifest {digest} is not in repository {repository.name}")
+        tag_unit = _get_or_create_tag(tag, manifest)
+        with repository.new_version() as version:
+            version.add_content(Content.objects.filter(pk=tag_unit.pk))
+    return _created(version)
+
+
+def untag_manifest(repository_pk, tag: str) -> RepositoryVersion | None:
+    """Remove ``tag``; the manifest it pointed at stays, reachable by digest."""
+    with _locked(repository_pk) as repository:
+        tag_unit = tag_in_version(repository.latest_version(), tag)
+        if tag_unit is None:
+            raise ManifestUnknown(f"tag {tag} is not in repository {repository.name}")
+        with repository.new_version() as version:
+            version.remove_content(Content.objects.filter(pk=tag_unit.pk))
+    return _created(version)
+
+
+def remove_image(
+    repository_pk, digest: Digest | None = None, tag: str | None = None
+) -> RepositoryVersion | None:
+    """Remove an image and what only it references, in one new version.
+
+    By ``digest``: the manifest, every tag pointing at it, and (recursively) the manifests it
+    lists and the blobs it references that nothing left in the version references. By ``tag``:
+    the tag, then its manifest as above if no other tag points at it and no index left lists it
+    (as ``docker rmi name:tag`` does).
+    """
+    with _locked(repository_pk) as repository:
+        latest = repository.latest_version()
+        if tag is not None:
+            tag_unit = tag_in_version(latest, tag)
+            if tag_unit is None:
+                raise ManifestUnknown(f"tag {tag} is not in repository {repository.name}")
+            removed_tags = {tag_unit.pk}
+            seeds = [tag_unit.tagged_manifest_id]
+        else:
+            manifest = manifest_in_version(latest, digest)
+            if manifest is None:
+                raise ManifestUnknown(f"manifest {digest} is not in repository {repository.name}")
+            removed_tags = set()
+            seeds = [manifest.pk]
+        to_remove = _unreferenced_closure(latest, seeds, removed_tags, forced=tag is None)
+        with repository.new_version() as version:
+            version.remove_content(Content.objects.filter(pk__in=to_remove))
+    return _created(version)
+
+
+def _unreferenced_closure(
+    version: RepositoryVersion, seeds: Iterable, removed_tags: set, forced: bool
+) -> set:
+    """Content pks to remove: tags, then manifests no tag or index left refers to, then blobs."""
+    in_version = version.content_ids_subquery()
+    tags = dict(Tag.objects.filter(pk__in=in_version).values_list("pk", "tagged_manifest_id"))
+    manifests = set(Manifest.objects.filter(pk__in=in_version).values_list("pk", flat=True))
+    listed = {
+        (row.from_manifest_id, row.to_manifest_id)
+        for row in Manifest.listed_manifests.through.objects.filter(from_manifest_id__in=manifests)
+    }
+    removed_manifests: set = set()
+    pending = list(seeds)
+    first = forced
+    while pending:
+        candidate = pending.pop()
+        if candidate in removed_manifests or candidate not in manifests:
+            continue
+        if not first and _still_referenced(
+            candidate, tags, removed_tags, listed, removed_manifests
+        ):
+            continue
+        first = False
+        removed_manifests.add(candidate)
+        removed_tags |= {pk for pk, target in tags.items() if target == candidate}
+        pending.extend(child for parent, child in listed if parent == candidate)
+    kept_manifests = manifests - removed_manifests
+    kept_blobs = _blobs_of(kept_manifests)
+    orphaned_blobs = _blobs_of(removed_manifests) - kept_blobs
+    return removed_tags | removed_manifests | orphaned_blobs
+
+
+def _still_referenced(manifest_pk, tags, removed_tags, listed, removed_manifests) -> bool:
+    if any(target == manifest_pk and pk not in removed_tags for pk, target in tags.items()):
+        return True
+    return any(child == manifest_pk and parent not in removed_manifests for parent, child in listed)
+
+
+def _blobs_of(manifest_pks: set) -> set:
+    if not manifest_pks:
+        return set()
+    layers = Manifest.blobs.through.objects.filter(manifest_id__in=manifest_pks).values_list(
+        "blob_id", flat=True
+    )
+    configs = Manifest.objects.filter(pk__in=manifest_pks, config_blob__isnull=False).values_list(
+        "config_blob_id", flat=True
+    )
+    return set(layers) | set(configs)
+
+
+def delete_repository(repository_pk) -> None:
+    """Delete the repository, the distributions serving it, and its uploads in progress."""
+    with _locked(repository_pk) as repository:
+        ContainerDistribution.objects.filter(
+            Q(repository_id=repository.pk) | Q(repository_version__repository_id=repository.pk)
+        ).delete()
+        upload_pks = list(
+            BlobUpload.objects.filter(repository=repository).values_list("pk", flat=True)
+        )
+        repository.delete()
+    for upload_pk in upload_pks:
+        upload_files.remove_upload_file(upload_pk)
+
+
+def _get_or_create_tag(name: str, manifest: Manifest) -> Tag:
+    try:
+        with transaction.atomic():
+            tag, _ = Tag.objects.get_or_create(name=name, tagged_manifest=manifest)
+    except IntegrityError:
+        tag = Tag.objects.get(name=name, tagged_manifest=manifest)
+    return tag
+
+
+def _created(version: RepositoryVersion) -> RepositoryVersion | None:
+    """The new version, or None when the change was empty and pulpcore dropped it."""
+    return RepositoryVersion.objects.filter(pk=version.pk).first()
