@@ -103,7 +103,7 @@ pulp_find_pg_bin() {
 }
 
 # Common helpers.
-pulp_log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+pulp_log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2 2>/dev/null || true; }
 pulp_die() {
     pulp_log "ERROR: $*"
     exit 1

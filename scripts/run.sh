@@ -56,7 +56,7 @@ stop_all() {
     for pid in "${pids[@]}"; do
         kill -TERM -- "-$pid" 2>/dev/null || true
     done
-    deadline=$((SECONDS + 30))
+    deadline=$((SECONDS + 20))
     while ((SECONDS < deadline)); do
         alive=0
         for pid in "${pids[@]}"; do
@@ -82,6 +82,9 @@ stop_all() {
 
 finish() {
     local rc=$1
+    # Stop even when the terminal or pipe that reads our output is gone.
+    set +e
+    trap '' PIPE
     trap - INT TERM HUP EXIT
     if ((stopping == 0)); then
         stopping=1
@@ -188,6 +191,7 @@ until is_ready; do
     sleep 0.5
 done
 
+pulp_log "ready after ${SECONDS}s"
 cert_dir="$PULP_TLS_DIR/cert-dir"
 registry="127.0.0.1:$PULP_API_PORT"
 cat <<BANNER

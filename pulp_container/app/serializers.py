@@ -2,8 +2,6 @@
 
 from gettext import gettext as _
 
-from rest_framework import serializers
-
 from pulpcore.plugin.serializers import (
     DetailRelatedField,
     DistributionSerializer,
@@ -13,8 +11,11 @@ from pulpcore.plugin.serializers import (
     RepositorySerializer,
     SingleArtifactContentSerializer,
 )
+from rest_framework import serializers
 
 from pulp_container.app import models
+from pulp_container.app.exceptions import DigestInvalid, NameInvalid
+from pulp_container.app.oci import TAG_PATTERN, Digest, RepositoryName
 
 
 class BlobSerializer(SingleArtifactContentSerializer):
@@ -79,9 +80,62 @@ class ContainerNamespaceSerializer(ModelSerializer):
 
 
 class ContainerRepositorySerializer(RepositorySerializer):
+    """A repository pushes write into; its name is the registry name that created it."""
+
+    remote = serializers.HiddenField(default=None)
+
+    def validate_name(self, value: str) -> str:
+        # The registry finds a push repository by its name: renaming it would orphan the name.
+        if self.instance is not None and value != self.instance.name:
+            raise serializers.ValidationError(_("The name of a container repository is fixed."))
+        return value
+
     class Meta:
-        fields = RepositorySerializer.Meta.fields
+        fields = tuple(f for f in RepositorySerializer.Meta.fields if f != "remote")
         model = models.ContainerRepository
+
+
+class TagImageSerializer(serializers.Serializer):
+    """Point a tag at a manifest of the repository's latest version."""
+
+    tag = serializers.RegexField(TAG_PATTERN, help_text=_("The tag to create or move"))
+    digest = serializers.CharField(help_text=_("Digest of a manifest in the repository"))
+
+    def validate_digest(self, value: str) -> str:
+        return str(_parse_digest(value))
+
+
+class UnTagImageSerializer(serializers.Serializer):
+    """Remove a tag; the manifest stays, reachable by digest."""
+
+    tag = serializers.RegexField(TAG_PATTERN, help_text=_("The tag to remove"))
+
+
+class RemoveImageSerializer(serializers.Serializer):
+    """An image to remove: by manifest digest, or by tag (the manifest goes if nothing else
+    refers to it)."""
+
+    digest = serializers.CharField(
+        required=False, help_text=_("Digest of the manifest to remove, with its tags")
+    )
+    tag = serializers.RegexField(
+        TAG_PATTERN, required=False, help_text=_("Tag to remove, with its manifest if unshared")
+    )
+
+    def validate_digest(self, value: str) -> str:
+        return str(_parse_digest(value))
+
+    def validate(self, data: dict) -> dict:
+        if ("digest" in data) == ("tag" in data):
+            raise serializers.ValidationError(_("Give exactly one of 'digest' and 'tag'."))
+        return data
+
+
+def _parse_digest(value: str) -> Digest:
+    try:
+        return Digest.parse(value)
+    except DigestInvalid as error:
+        raise serializers.ValidationError(str(error.detail)) from None
 
 
 class ContainerDistributionSerializer(DistributionSerializer):
@@ -92,6 +146,38 @@ class ContainerDistributionSerializer(DistributionSerializer):
         read_only=True, help_text=_("The name to pull: <registry host>/<base_path>")
     )
     namespace = serializers.SlugRelatedField(read_only=True, slug_field="name")
+
+    repository = DetailRelatedField(
+        required=False,
+        allow_null=True,
+        help_text=_("The container repository whose latest version is served"),
+        view_name_pattern=r"repositories(-.*/.*)?-detail",
+        queryset=models.ContainerRepository.objects.all(),
+    )
+
+    def validate_base_path(self, path: str) -> str:
+        # Registry names nest freely (team/app and team/app/sub are two names), so only the
+        # registry grammar and exact uniqueness apply, not pulpcore's no-overlap rule.
+        try:
+            RepositoryName.parse(path)
+        except NameInvalid:
+            raise serializers.ValidationError(
+                _("'{}' is not a valid registry name").format(path)
+            ) from None
+        taken = models.ContainerDistribution.objects.filter(base_path=path)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(_("A distribution already serves this name."))
+        return path
+
+    def validate_repository_version(self, version):
+        if (
+            version is not None
+            and version.repository.pulp_type != models.ContainerRepository.get_pulp_type()
+        ):
+            raise serializers.ValidationError(_("Not a version of a container repository."))
+        return version
 
     def get_registry_path(self, distribution) -> str:
         request = self.context.get("request")

@@ -18,3 +18,9 @@ TOKEN_LEEWAY = 30
 # and it sits in another repository the client may pull: fresh CI runners then skip the upload.
 # Turn off for strict per-repository semantics (a HEAD never changes a repository).
 CONTAINER_LINK_BLOBS_ON_HEAD = True
+
+# Access-policy conditions that ask the registry's permission decision (REST API viewsets).
+DRF_ACCESS_POLICY = {
+    "dynaconf_merge_unique": True,
+    "reusable_conditions": ["pulp_container.app.access_conditions"],
+}

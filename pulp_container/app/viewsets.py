@@ -1,23 +1,45 @@
-"""REST API viewsets: declarations of endpoints, querysets and access policies."""
+"""REST API viewsets: declarations of endpoints, querysets and access policies.
 
+Access policies ask the registry's decision (``access_conditions``, over ``authorization.py``),
+so a role grants the same rights here as through ``/v2/``: pull shows a repository, its
+versions and content; push tags; delete removes images and deletes repositories.
+"""
+
+from django.db.models import Q
+from django_filters import BaseInFilter, CharFilter
+from drf_spectacular.utils import extend_schema
+from pulpcore.plugin.serializers import AsyncOperationResponseSerializer
+from pulpcore.plugin.tasking import dispatch
+from pulpcore.plugin.util import get_objects_for_user
 from pulpcore.plugin.viewsets import (
+    NAME_FILTER_OPTIONS,
     ContentFilter,
     DistributionViewSet,
     NamedModelViewSet,
+    OperationPostponedResponse,
     ReadOnlyContentViewSet,
     RepositoryVersionViewSet,
     RepositoryViewSet,
     RolesMixin,
 )
 from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 
-from pulp_container.app import models, serializers
+from pulp_container.app import models, serializers, tasks
+from pulp_container.app.oci import Digest
+from pulp_container.app.services import repository_operations
 
 _AUTHENTICATED_READ = {
     "action": ["list", "retrieve", "my_permissions"],
     "principal": "authenticated",
     "effect": "allow",
 }
+_SCOPED = {"function": "scope_queryset"}
+
+
+class CharInFilter(BaseInFilter, CharFilter):
+    """A comma-separated list of strings."""
 
 
 class BlobFilter(ContentFilter):
@@ -33,33 +55,53 @@ class ManifestFilter(ContentFilter):
 
 
 class TagFilter(ContentFilter):
+    digest = CharInFilter(
+        field_name="tagged_manifest__digest", label="Digests of the tagged manifests"
+    )
+    media_type = CharFilter(
+        field_name="tagged_manifest__media_type", label="Media type of the tagged manifest"
+    )
+
     class Meta:
         model = models.Tag
-        fields = {"name": ["exact", "in"]}
+        fields = {"name": NAME_FILTER_OPTIONS}
+
+
+# Content is seen through the repositories the caller may pull (pulpcore's scope_queryset asks
+# the repository viewset, whose scoping is the registry's catalog decision).
+_CONTENT_POLICY = {"statements": [_AUTHENTICATED_READ], "queryset_scoping": _SCOPED}
 
 
 class BlobViewSet(ReadOnlyContentViewSet):
+    """Layer and config blobs; their bytes are pulled through the registry (``/v2/``)."""
+
     endpoint_name = "blobs"
     queryset = models.Blob.objects.all()
     serializer_class = serializers.BlobSerializer
     filterset_class = BlobFilter
-    DEFAULT_ACCESS_POLICY = {"statements": [_AUTHENTICATED_READ]}
+    DEFAULT_ACCESS_POLICY = _CONTENT_POLICY
 
 
 class ManifestViewSet(ReadOnlyContentViewSet):
+    """Image manifests and indexes, with their config blob, layers and listed manifests."""
+
     endpoint_name = "manifests"
-    queryset = models.Manifest.objects.all()
+    queryset = models.Manifest.objects.select_related("config_blob").prefetch_related(
+        "blobs", "listed_manifests"
+    )
     serializer_class = serializers.ManifestSerializer
     filterset_class = ManifestFilter
-    DEFAULT_ACCESS_POLICY = {"statements": [_AUTHENTICATED_READ]}
+    DEFAULT_ACCESS_POLICY = _CONTENT_POLICY
 
 
 class TagViewSet(ReadOnlyContentViewSet):
+    """Tags: a name pointing at a manifest, inside a repository version."""
+
     endpoint_name = "tags"
-    queryset = models.Tag.objects.all()
+    queryset = models.Tag.objects.select_related("tagged_manifest")
     serializer_class = serializers.TagSerializer
     filterset_class = TagFilter
-    DEFAULT_ACCESS_POLICY = {"statements": [_AUTHENTICATED_READ]}
+    DEFAULT_ACCESS_POLICY = _CONTENT_POLICY
 
 
 class ContainerNamespaceViewSet(
@@ -70,7 +112,10 @@ class ContainerNamespaceViewSet(
     mixins.DestroyModelMixin,
     RolesMixin,
 ):
-    """Namespaces: the first segment of repository names, and the roles that govern them."""
+    """Namespaces: the first segment of repository names, and the roles that govern them.
+
+    A user owns the namespace named after them (as the registry decides), so they may create it.
+    """
 
     endpoint_name = "pulp_container/namespaces"
     queryset = models.ContainerNamespace.objects.all()
@@ -82,7 +127,9 @@ class ContainerNamespaceViewSet(
                 "action": ["create"],
                 "principal": "authenticated",
                 "effect": "allow",
-                "condition": "has_model_perms:container.add_containernamespace",
+                "condition_expression": [
+                    "has_model_perms:container.add_containernamespace or is_own_namespace"
+                ],
             },
             {
                 "action": ["destroy"],
@@ -103,6 +150,7 @@ class ContainerNamespaceViewSet(
                 "parameters": {"roles": "container.containernamespace_owner"},
             }
         ],
+        "queryset_scoping": _SCOPED,
     }
     LOCKED_ROLES = {
         "container.containernamespace_creator": ["container.add_containernamespace"],
@@ -127,43 +175,197 @@ class ContainerNamespaceViewSet(
         ],
     }
 
+    def scope_queryset(self, qs):
+        """Namespaces the caller holds a role on, and the one named after them."""
+        user = self.request.user
+        if user.is_superuser:
+            return qs
+        viewable = get_objects_for_user(user, "container.view_containernamespace", qs)
+        return qs.filter(Q(pk__in=viewable.values("pk")) | Q(name=user.get_username()))
 
-class ContainerRepositoryViewSet(RepositoryViewSet, RolesMixin):
-    """Repositories that pushes write into, one per registry name."""
+
+class ContainerRepositoryViewSet(RepositoryViewSet):
+    """Repositories that pushes write into, one per registry name.
+
+    Roles are held on namespaces and distributions (what the registry reads), not here.
+    """
 
     endpoint_name = "container"
-    queryset = models.ContainerRepository.objects.all()
+    queryset = models.ContainerRepository.objects.order_by("name")
     serializer_class = serializers.ContainerRepositorySerializer
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,
             {
-                "action": ["create", "update", "partial_update", "destroy"],
-                "principal": "admin",
+                "action": ["create"],
+                "principal": "authenticated",
                 "effect": "allow",
+                "condition": "may_create_repository:push",
             },
-        ]
+            {
+                "action": [
+                    "update",
+                    "partial_update",
+                    "set_label",
+                    "unset_label",
+                    "tag",
+                    "untag",
+                ],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_repository_action:push",
+            },
+            {
+                "action": ["destroy", "remove_image"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_repository_action:delete",
+            },
+        ],
+        "queryset_scoping": _SCOPED,
     }
+
+    def scope_queryset(self, qs):
+        return repository_operations.visible_repositories(self.request.user, qs)
+
+    @extend_schema(
+        description="Trigger a task that deletes the repository and the distributions serving "
+        "it. Orphan cleanup then frees the content no repository holds.",
+        responses={202: AsyncOperationResponseSerializer},
+    )
+    def destroy(self, request, pk, **kwargs):
+        repository = self.get_object()
+        distributions = models.ContainerDistribution.objects.filter(
+            Q(repository=repository) | Q(repository_version__repository=repository)
+        )
+        task = dispatch(
+            tasks.delete_repository,
+            exclusive_resources=[repository, *distributions],
+            kwargs={"repository_pk": str(repository.pk)},
+        )
+        return OperationPostponedResponse(task, request)
+
+    @extend_schema(
+        description="Trigger a task that points a tag at a manifest of the latest version.",
+        summary="Tag an image",
+        responses={202: AsyncOperationResponseSerializer},
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.TagImageSerializer)
+    def tag(self, request, pk):
+        repository = self.get_object()
+        data = self._validated(request)
+        digest = Digest.parse(data["digest"])
+        if repository_operations.manifest_in_version(repository.latest_version(), digest) is None:
+            raise ValidationError({"digest": f"no manifest {digest} in the latest version"})
+        return self._dispatch(tasks.tag_image, repository, tag=data["tag"], digest=str(digest))
+
+    @extend_schema(
+        description="Trigger a task that removes a tag; the manifest stays.",
+        summary="Untag an image",
+        responses={202: AsyncOperationResponseSerializer},
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.UnTagImageSerializer)
+    def untag(self, request, pk):
+        repository = self.get_object()
+        tag = self._validated(request)["tag"]
+        self._require_tag(repository, tag)
+        return self._dispatch(tasks.untag_image, repository, tag=tag)
+
+    @extend_schema(
+        description="Trigger a task that removes an image (a manifest by digest, or a tag and "
+        "its manifest when nothing else refers to it) with the blobs and manifests only it "
+        "references.",
+        summary="Remove an image",
+        responses={202: AsyncOperationResponseSerializer},
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.RemoveImageSerializer)
+    def remove_image(self, request, pk):
+        repository = self.get_object()
+        data = self._validated(request)
+        if "tag" in data:
+            self._require_tag(repository, data["tag"])
+        else:
+            digest = Digest.parse(data["digest"])
+            latest = repository.latest_version()
+            if repository_operations.manifest_in_version(latest, digest) is None:
+                raise ValidationError({"digest": f"no manifest {digest} in the latest version"})
+        return self._dispatch(tasks.remove_image, repository, **data)
+
+    def _validated(self, request) -> dict:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @staticmethod
+    def _require_tag(repository, tag: str) -> None:
+        if repository_operations.tag_in_version(repository.latest_version(), tag) is None:
+            raise ValidationError({"tag": f"no tag {tag} in the latest version"})
+
+    def _dispatch(self, task_function, repository, **kwargs):
+        task = dispatch(
+            task_function,
+            exclusive_resources=[repository],
+            kwargs={"repository_pk": str(repository.pk), **kwargs},
+        )
+        return OperationPostponedResponse(task, self.request)
 
 
 class ContainerRepositoryVersionViewSet(RepositoryVersionViewSet):
     parent_viewset = ContainerRepositoryViewSet
-    DEFAULT_ACCESS_POLICY = {"statements": [_AUTHENTICATED_READ]}
+    DEFAULT_ACCESS_POLICY = {
+        "statements": [
+            {
+                "action": ["list", "retrieve"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_parent_repository_action:pull",
+            },
+            {
+                "action": ["destroy"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_parent_repository_action:delete",
+            },
+            {"action": ["repair"], "principal": "admin", "effect": "allow"},
+        ]
+    }
 
 
 class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
     """Distributions make a repository reachable at a registry name."""
 
     endpoint_name = "container"
-    queryset = models.ContainerDistribution.objects.all()
+    queryset = models.ContainerDistribution.objects.select_related("namespace")
     serializer_class = serializers.ContainerDistributionSerializer
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,
             {
-                "action": ["create", "update", "partial_update", "destroy"],
-                "principal": "admin",
+                "action": ["create"],
+                "principal": "authenticated",
                 "effect": "allow",
+                "condition": "may_serve_requested_content:push",
+            },
+            {
+                "action": ["update", "partial_update"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": [
+                    "has_distribution_action:push",
+                    "may_serve_requested_content:push",
+                ],
+            },
+            {
+                "action": ["set_label", "unset_label"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_distribution_action:push",
+            },
+            {
+                "action": ["destroy"],
+                "principal": "authenticated",
+                "effect": "allow",
+                "condition": "has_distribution_action:delete",
             },
             {
                 "action": ["list_roles", "add_role", "remove_role"],
@@ -171,7 +373,8 @@ class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
                 "effect": "allow",
                 "condition": "has_model_or_obj_perms:container.manage_roles_containerdistribution",
             },
-        ]
+        ],
+        "queryset_scoping": _SCOPED,
     }
     LOCKED_ROLES = {
         "container.containerdistribution_owner": [
@@ -191,3 +394,6 @@ class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
             "container.pull_images",
         ],
     }
+
+    def scope_queryset(self, qs):
+        return repository_operations.visible_distributions(self.request.user, qs)

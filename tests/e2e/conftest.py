@@ -12,19 +12,15 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
-import urllib3
 
+from tests.support import server
 from tests.support.container_tools import (
     UNPRIVILEGED_USER,
     Podman,
@@ -34,91 +30,12 @@ from tests.support.container_tools import (
 )
 from tests.support.registry_http import RunningRegistry, ca_bundle, session_factory
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 180.0
-SHUTDOWN_TIMEOUT = 30.0
-
-
-def _data_dir() -> Path:
-    return Path(os.environ.get("PULP_DATA_DIR", REPOSITORY_ROOT / ".pulp"))
-
-
-def _answers(url: str) -> bool:
-    """True once ``GET /v2/`` answers as a registry does (200, or 401 asking for credentials)."""
-    try:
-        # Not verified: the CA may not exist yet while the server starts.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            response = requests.get(f"{url}/v2/", timeout=5, verify=False)
-    except requests.RequestException:
-        return False
-    return response.status_code in (200, 401)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError as error:
-        return f"({error})"
-    return "\n".join(text[-lines:])
-
-
-def _logs_tail(run_log: Path) -> str:
-    parts = [f"--- {run_log} ---\n{_tail(run_log)}"]
-    for log in sorted((_data_dir() / "logs").glob("*")):
-        if log.is_file():
-            parts.append(f"--- {log} ---\n{_tail(log)}")
-    return "\n".join(parts)
-
 
 def _start_server(url: str, run_log: Path) -> subprocess.Popen[bytes]:
-    script = REPOSITORY_ROOT / "scripts" / "run.sh"
-    if not script.exists():
-        pytest.fail(f"no server at {url} and no {script} to start one; set PULP_E2E_URL")
-    environment = {**os.environ, "PULP_SKIP_INSTALL": "1"}
-    with run_log.open("wb") as output:
-        process = subprocess.Popen(
-            ["bash", str(script)],
-            cwd=REPOSITORY_ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if _answers(url):
-            return process
-        if process.poll() is not None:
-            pytest.fail(
-                f"scripts/run.sh exited with {process.returncode} before {url}/v2/ answered\n"
-                + _logs_tail(run_log)
-            )
-        time.sleep(1)
-    _stop_server(process)
-    pytest.fail(f"{url}/v2/ did not answer within {STARTUP_TIMEOUT:.0f}s\n" + _logs_tail(run_log))
-
-
-def _stop_server(process: subprocess.Popen[bytes]) -> None:
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=SHUTDOWN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=SHUTDOWN_TIMEOUT)
-
-
-def _ca_cert() -> Path:
-    """The CA that signed the server's certificate (``scripts/`` make one in the data folder)."""
-    for variable in ("PULP_E2E_CA_CERT", "PULP_CA_CERT"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable])
-    tls = _data_dir() / "tls"
-    return tls / "ca.crt" if (tls / "ca.crt").exists() else tls / "server.crt"
+        return server.start_server(url, run_log)
+    except server.ServerError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +45,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
     process = None
     if not url:
         url = f"https://127.0.0.1:{os.environ.get('PULP_API_PORT', '24817')}"
-        if not _answers(url):
+        if not server.answers(url):
             if os.environ.get("PYTEST_XDIST_WORKER"):
                 # Each xdist worker has its own session: they would all start (and stop) one.
                 pytest.fail(f"no server at {url}: start one (scripts/run.sh) before using -n")
@@ -137,7 +54,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
         os.environ.get("PULP_ADMIN_USER", "admin"),
         os.environ.get("PULP_ADMIN_PASSWORD", "password"),
     )
-    ca_cert = _ca_cert()
+    ca_cert = server.ca_cert()
     try:
         yield RunningRegistry(
             url=url,
@@ -148,7 +65,48 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
         )
     finally:
         if process is not None:
-            _stop_server(process)
+            server.stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def strict_registry(
+    registry: RunningRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
+    """The same registry through one more API process with ``CONTAINER_LINK_BLOBS_ON_HEAD`` off.
+
+    With link-on-head on, a client's ``HEAD`` on the target already links a readable blob, so it
+    never sends ``?mount=``; tests of real mounts talk to this process instead. It runs over the
+    same settings and database (several API processes over one PostgreSQL is how Pulp scales).
+    With ``PULP_E2E_URL`` (an external server) it is ``PULP_E2E_STRICT_URL``, or the test skips.
+    """
+    process = None
+    log = None
+    if os.environ.get("PULP_E2E_URL"):
+        url = os.environ.get("PULP_E2E_STRICT_URL", "").rstrip("/")
+        if not url:
+            pytest.skip("PULP_E2E_URL is set but PULP_E2E_STRICT_URL is not")
+    else:
+        port = server.free_port()
+        url = f"https://127.0.0.1:{port}"
+        log = tmp_path_factory.mktemp("strict-api") / "api.log"
+        try:
+            process = server.start_api_process(
+                port, log, {"PULP_CONTAINER_LINK_BLOBS_ON_HEAD": "false"}
+            )
+        except server.ServerError as error:
+            pytest.fail(str(error))
+    try:
+        yield RunningRegistry(
+            url=url,
+            host=urlsplit(url).netloc,
+            admin=registry.admin,
+            ca_cert=registry.ca_cert,
+            session=registry.session,
+            access_log=log,
+        )
+    finally:
+        if process is not None:
+            server.stop_server(process)
 
 
 @pytest.fixture(scope="session")
@@ -201,5 +159,18 @@ def podman_factory(registry: RunningRegistry, shared_root: Path) -> Callable[[st
         # A short path: podman refuses a run root longer than 50 characters.
         state_dir = Path(tempfile.mkdtemp(prefix=f"pm-{label[:6]}-", dir=shared_root))
         return Podman(state_dir=state_dir, credentials=registry.admin)
+
+    return make
+
+
+@pytest.fixture
+def skopeo_home(work_dir: Path) -> Callable[[str], Path]:
+    """Makes ``HOME`` folders for the unprivileged skopeo user: one per client cache wanted."""
+
+    def make(label: str) -> Path:
+        home = open_to_everyone(work_dir / f"home-{_slug(label)}")
+        if ensure_unprivileged_user() is not None:
+            shutil.chown(home, user=UNPRIVILEGED_USER)
+        return home
 
     return make

@@ -10,7 +10,10 @@ Client-side state is kept per test:
   ``/var/lib/containers/cache`` whatever ``HOME`` says, so a hermetic skopeo runs as an
   unprivileged user (``pulptest``) with its own ``HOME``.
 - podman runs as root on the ``vfs`` storage driver with its own ``--root``, ``--runroot`` and
-  temporary directory, so it needs no kernel overlay support and leaves nothing behind.
+  temporary directory, so it needs no kernel overlay support and leaves nothing behind. Its
+  blob-info cache, though, is ``/var/lib/containers/cache`` whatever ``--root`` says (podman
+  4.x as root); ``Podman(blob_info_cache=DIR)`` runs it in a private mount namespace with
+  ``DIR`` bound over that folder, so that a test controls what the client remembers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UNPRIVILEGED_USER = "pulptest"
+# Where skopeo and podman keep their blob-info cache when they run as root.
+SYSTEM_BLOB_INFO_CACHE = Path("/var/lib/containers/cache")
 
 
 class ToolError(AssertionError):
@@ -185,13 +190,31 @@ class Podman:
     credentials: tuple[str, str] | None
     cert_dir: Path | None = None
     timeout: float = 180.0
+    blob_info_cache: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("root", "run", "tmp"):
             (self.state_dir / name).mkdir(parents=True, exist_ok=True)
+        if self.blob_info_cache is not None:
+            self.blob_info_cache.mkdir(parents=True, exist_ok=True)
+            SYSTEM_BLOB_INFO_CACHE.mkdir(parents=True, exist_ok=True)
 
     def _base(self) -> list[str]:
+        namespace: list[str] = []
+        if self.blob_info_cache is not None:
+            namespace = [
+                "unshare",
+                "--mount",
+                "--propagation=private",
+                "sh",
+                "-c",
+                'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+                "podman-with-cache",
+                str(self.blob_info_cache),
+                str(SYSTEM_BLOB_INFO_CACHE),
+            ]
         return [
+            *namespace,
             "podman",
             "--storage-driver=vfs",
             f"--root={self.state_dir / 'root'}",

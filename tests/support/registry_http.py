@@ -191,6 +191,8 @@ class RunningRegistry:
     admin: tuple[str, str]
     ca_cert: Path
     session: Callable[[], requests.Session]
+    # The access log of the API process, when the tests started it themselves.
+    access_log: Path | None = None
 
     @property
     def verify(self) -> str | bool:
