@@ -133,6 +133,17 @@ class VersionView(RegistryView):
         return JsonResponse({})
 
 
+class UnknownEndpointView(RegistryView):
+    """Any other path under /v2/: an OCI error, not a web page, and the version header."""
+
+    resource = Resource.BASE
+
+    def _unknown(self, request, *args, **kwargs):
+        raise NameUnknown(f"no registry endpoint at {request.path}")
+
+    get = head = post = put = patch = delete = _unknown
+
+
 class CatalogView(RegistryView):
     resource = Resource.CATALOG
 

@@ -15,6 +15,7 @@ from pulp_container.app.registry_api import (
     ManifestView,
     ReferrersView,
     TagsView,
+    UnknownEndpointView,
     VersionView,
 )
 from pulp_container.app.token_api import TokenView
@@ -36,4 +37,5 @@ urlpatterns = [
     re_path(rf"^v2/{NAME}/blobs/(?P<digest>[^/]+)/?$", BlobView.as_view()),
     re_path(rf"^v2/{NAME}/manifests/(?P<reference>[^/]+)/?$", ManifestView.as_view()),
     re_path(rf"^v2/{NAME}/referrers/(?P<digest>[^/]+)/?$", ReferrersView.as_view()),
+    re_path(r"^v2/", UnknownEndpointView.as_view()),
 ]

@@ -85,3 +85,10 @@ def test_a_manifest_over_4_mib_is_refused_with_size_invalid(admin_registry):
     response = client.push_manifest(NAME, "big", body)
     assert response.status_code == 413
     assert error_codes(response) == ["SIZE_INVALID"]
+
+
+def test_an_unknown_endpoint_answers_an_oci_error_with_the_version_header(admin_registry):
+    client = admin_registry(NAME)
+    response = client.get(f"/v2/{NAME}/nonsense")
+    assert response.status_code == 404
+    assert error_codes(response) == ["NAME_UNKNOWN"]
