@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
 from django.db.models import Q, QuerySet
-
 from pulpcore.plugin.models.role import GroupRole, UserRole
 
 from pulp_container.app.models import ContainerDistribution, ContainerNamespace

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.db import models
-
 from pulpcore.plugin.models import (
     AutoAddObjPermsMixin,
     BaseModel,
@@ -47,9 +46,7 @@ class Manifest(Content):
         Blob, null=True, related_name="config_of", on_delete=models.CASCADE
     )
     blobs = models.ManyToManyField(Blob, related_name="layer_of")
-    listed_manifests = models.ManyToManyField(
-        "self", symmetrical=False, related_name="listed_in"
-    )
+    listed_manifests = models.ManyToManyField("self", symmetrical=False, related_name="listed_in")
     _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
 
     class Meta:

@@ -218,7 +218,9 @@ def _upload_accepted(name: RepositoryName, upload, status: int = 202) -> HttpRes
 
 
 def _blob_created(name: RepositoryName, digest: Digest) -> HttpResponse:
-    return _empty(201, Location=f"/v2/{name}/blobs/{digest}", **{CONTENT_DIGEST_HEADER: str(digest)})
+    return _empty(
+        201, Location=f"/v2/{name}/blobs/{digest}", **{CONTENT_DIGEST_HEADER: str(digest)}
+    )
 
 
 class BlobUploadsView(RegistryView):

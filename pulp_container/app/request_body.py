@@ -22,8 +22,9 @@ def body_stream(request: HttpRequest) -> tuple[BinaryIO, int | None]:
             return request, int(length)
         except ValueError:
             raise SizeInvalid(f"invalid Content-Length {length!r}") from None
-    if request.META.get("wsgi.input_terminated") and "chunked" in request.META.get(
-        "HTTP_TRANSFER_ENCODING", ""
-    ).lower():
+    if (
+        request.META.get("wsgi.input_terminated")
+        and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
         return request.META["wsgi.input"], None
     return request, 0

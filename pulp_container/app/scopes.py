@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pulp_container.app.oci import NAME_PATTERN
 
@@ -22,7 +22,7 @@ _SCOPE = re.compile(r"(?P<type>[a-z0-9]+)(?:\([a-z0-9]+\))?:(?P<name>.+):(?P<act
 _HOST_PREFIX = re.compile(r"[a-zA-Z0-9.-]+(?::[0-9]+)?/")
 
 
-class Resource(str, Enum):
+class Resource(StrEnum):
     """The kind of thing a request touches, as the router sees it."""
 
     BASE = "base"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import Model
-
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
 from pulp_container.app.exceptions import BlobUnknown
@@ -27,7 +26,9 @@ def holds(repository_pk, content: Content) -> bool:
     )
     return (
         committed.exists()
-        or PendingContent.objects.filter(repository_id=repository_pk, content_id=content.pk).exists()
+        or PendingContent.objects.filter(
+            repository_id=repository_pk, content_id=content.pk
+        ).exists()
     )
 
 

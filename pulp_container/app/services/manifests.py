@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-
 from pulpcore.plugin.models import Content
 
 from pulp_container.app.exceptions import (

@@ -6,7 +6,6 @@ from functools import cached_property
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-
 from pulpcore.plugin.models import RepositoryVersion
 from pulpcore.plugin.util import assign_role
 
@@ -66,9 +65,9 @@ def existing_repository(name: RepositoryName) -> ContainerRepository:
     return ContainerRepository.objects.get(pk=distribution.repository_id)
 
 
-def repository_for_push(name: RepositoryName, user: AbstractBaseUser | AnonymousUser) -> (
-    ContainerRepository
-):
+def repository_for_push(
+    name: RepositoryName, user: AbstractBaseUser | AnonymousUser
+) -> ContainerRepository:
     """The repository a push to ``name`` writes into, created on the first push.
 
     A first push creates the namespace (owned by the pusher when it is named after them), the

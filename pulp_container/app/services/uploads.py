@@ -8,7 +8,6 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
-
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
 from pulp_container.app import upload_files
@@ -94,7 +93,9 @@ def commit_upload(
         upload = append_chunk(upload, stream, None, content_length)
     digests = upload.received_digests
     if not digests or digest.algorithm not in digests:
-        digests = upload_files.hash_upload_file(upload.pk, _hashed_algorithms() | {digest.algorithm})
+        digests = upload_files.hash_upload_file(
+            upload.pk, _hashed_algorithms() | {digest.algorithm}
+        )
     if digests[digest.algorithm] != digest.encoded:
         cancel_upload(upload)
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import transaction
-
 from pulpcore.plugin.models import Content
 
 from pulp_container.app.models import ContainerRepository, PendingContent
