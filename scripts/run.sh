@@ -197,8 +197,9 @@ registry="127.0.0.1:$PULP_API_PORT"
 cat <<BANNER
 
 Pulp (pulp_container) is ready.  Data: $PULP_DATA_DIR
-  REST API   $PULP_API_URL/pulp/api/v3/          (status: $PULP_STATUS_URL)
-  Registry   $registry                          (token server: $PULP_API_URL/token/)
+  REST API   $PULP_API_URL/pulp/api/v3/
+  Status     $PULP_STATUS_URL
+  Registry   $registry  (token server: $PULP_API_URL/token/)
   Content    $PULP_CONTENT_URL/pulp/content/
   Login      admin / $PULP_ADMIN_PASSWORD
   TLS CA     $PULP_CA_CERT
