@@ -187,24 +187,9 @@ def test_user_who_may_not_read_the_base_pushes_through_uploads(
     home = copy_home(admin_home, skopeo_home("other"))
     target = f"{username}/child"
 
-    skopeo_for(other, home).copy(f"oci:{layout}:child-0", strict_registry.reference(target, "v1"))
-
-    child = hierarchy.children[0]
     shared = sorted(hierarchy.base.layer_digests)
-    records = blob_transfers(registry, target)
-    assert records.count("mounted") == 0, records.describe()
-    assert records.count("linked-on-head") == 0, records.describe()
-    assert sorted(records.digests("uploaded", target)) == sorted(child.blob_digests)
-    assert records.bytes_received() == child.total_size
-    # skopeo checks a mount candidate with a HEAD on it (token scope: pull on the base) before
-    # it sends ?mount=: the server refused that HEAD, so the client uploaded instead.
-    if strict_registry.access_log is not None:
-        log = strict_registry.access_log.read_text(errors="replace")
-        for digest in shared:
-            assert f'"HEAD /v2/{prefix}/base/blobs/{digest} HTTP/1.1" 401' in log, digest
-
-    # The mounts a client sends anyway (from=base, unreadable) fall back to a plain upload
-    # session, indistinguishable from one for a blob that exists nowhere.
+    # Mounts from the unreadable base (sent before this user holds the layers anywhere) fall
+    # back to a plain upload session, indistinguishable from one for a blob that exists nowhere.
     http = strict_registry.http(other)
     raw_target = f"{username}/child-raw"
     hidden = [mount(http, raw_target, digest, f"{prefix}/base") for digest in shared]
@@ -233,6 +218,21 @@ def test_user_who_may_not_read_the_base_pushes_through_uploads(
         scope=repository_scope(f"{prefix}/base", "pull"),
     )
     assert denied.status_code in (401, 403, 404), denied.status_code
+
+    skopeo_for(other, home).copy(f"oci:{layout}:child-0", strict_registry.reference(target, "v1"))
+
+    child = hierarchy.children[0]
+    records = blob_transfers(registry, target)
+    assert records.count("mounted") == 0, records.describe()
+    assert records.count("linked-on-head") == 0, records.describe()
+    assert sorted(records.digests("uploaded", target)) == sorted(child.blob_digests)
+    assert records.bytes_received() == child.total_size
+    # skopeo checks a mount candidate with a HEAD on it (token scope: pull on the base) before
+    # it sends ?mount=: the server refused that HEAD, so the client uploaded instead.
+    if strict_registry.access_log is not None:
+        log = strict_registry.access_log.read_text(errors="replace")
+        for digest in shared:
+            assert f'"HEAD /v2/{prefix}/base/blobs/{digest} HTTP/1.1" 401' in log, digest
 
     puller = skopeo_for(other, skopeo_home("puller"))
     _pull_back(puller, registry, target, work_dir / "pulled", child)

@@ -1,0 +1,47 @@
+"""The hierarchy benchmark still runs end to end (``--smoke``: tiny sizes), so it cannot rot.
+
+It starts its own server (fresh data folder, free ports), independent of the ``registry``
+fixture, and must show in its own output that mounts and link-on-HEAD saved the shared bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = REPOSITORY_ROOT / "benchmarks" / "push_hierarchy.py"
+
+
+def test_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--results-dir", str(tmp_path)],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    print(f"\nbenchmark --smoke took {elapsed:.1f}s\n{completed.stdout}")
+    assert "| a-mount |" in completed.stdout
+
+    (output,) = tmp_path.glob("push_hierarchy-smoke-*.json")
+    report = json.loads(output.read_text())
+    pushes = {push["case"]: push for push in report["pushes"]}
+    children = report["sizes"]["children"]
+    shared = children * report["sizes"]["base_layers"]
+    assert pushes["a-mount"]["mounted"] == shared
+    assert pushes["a-mount"]["bytes_received"] == pushes["a-mount"]["unique_bytes"]
+    assert pushes["b-no-mount"]["mounted"] == pushes["b-no-mount"]["linked_on_head"] == 0
+    assert pushes["b-no-mount"]["bytes_received"] > pushes["b-no-mount"]["unique_bytes"]
+    assert pushes["c-link-on-head"]["linked_on_head"] == shared
+    assert pushes["c-link-on-head"]["bytes_received"] == pushes["c-link-on-head"]["unique_bytes"]
+    latencies = report["mount_latency"]
+    assert [row["repositories"] for row in latencies] == [3, 5]
+    assert all(row["mounts"] == 20 and row["p95_ms"] >= row["p50_ms"] > 0 for row in latencies)
