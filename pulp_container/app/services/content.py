@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Model
+from django.db.models import Model, Q
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
 from pulp_container.app.exceptions import BlobUnknown
@@ -84,15 +84,13 @@ def blob_size(blob: Blob) -> int:
     return blob._artifacts.values_list("size", flat=True).get()
 
 
-def repositories_holding(content: Content, limit: int) -> list:
-    """Primary keys of up to ``limit`` repositories that hold ``content`` (indexed lookups)."""
+def holders_of(content: Content) -> Q:
+    """A filter on distributions whose push repository holds ``content`` (committed or pending)."""
     committed = RepositoryContent.objects.filter(
         content_id=content.pk, version_removed__isnull=True
-    ).values_list("repository_id", flat=True)[:limit]
-    pending = PendingContent.objects.filter(content_id=content.pk).values_list(
-        "repository_id", flat=True
-    )[:limit]
-    return list(dict.fromkeys([*committed, *pending]))
+    ).values("repository_id")
+    pending = PendingContent.objects.filter(content_id=content.pk).values("repository_id")
+    return Q(repository_id__in=committed) | Q(repository_id__in=pending)
 
 
 def remove_blob(repository: ContainerRepository, digest: Digest) -> None:

@@ -25,9 +25,9 @@ from pulp_container.app.services.content import (
     add_pending,
     blob_size,
     find_blob,
+    holders_of,
     in_repository,
     in_version,
-    repositories_holding,
 )
 from pulp_container.app.services.repositories import repository_for_push
 from pulp_container.app.token_verification import Caller
@@ -94,12 +94,18 @@ def _may_push(caller: Caller, name: RepositoryName) -> bool:
 
 
 def _readable_holder(caller: Caller, blob: Blob, exclude: set[str]) -> RepositoryName | None:
-    """A repository the caller may pull that holds ``blob`` (a bounded number looked at)."""
-    holders = repositories_holding(blob, AUTOMATIC_MOUNT_CANDIDATES)
-    for distribution in ContainerDistribution.objects.filter(repository_id__in=holders):
+    """A repository the caller may pull that holds ``blob``.
+
+    Public distributions come first, since anyone may read them; at most a bounded number of
+    candidates is looked at, so the cost does not grow with the number of repositories.
+    """
+    candidates = (
+        ContainerDistribution.objects.filter(holders_of(blob))
+        .exclude(base_path__in=exclude)
+        .order_by("private", "base_path")[:AUTOMATIC_MOUNT_CANDIDATES]
+    )
+    for distribution in candidates:
         name = RepositoryName(distribution.base_path)
-        if name.value in exclude:
-            continue
         if PULL in allowed_actions(caller.user, name, distribution=distribution):
             return name
     return None
