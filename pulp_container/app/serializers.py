@@ -17,6 +17,9 @@ from pulp_container.app import models
 from pulp_container.app.exceptions import DigestInvalid, NameInvalid
 from pulp_container.app.oci import TAG_PATTERN, Digest, RepositoryName
 
+# RegexField searches; a tag must match whole.
+_TAG = rf"^{TAG_PATTERN.pattern}$"
+
 
 class BlobSerializer(SingleArtifactContentSerializer):
     digest = serializers.CharField(read_only=True, help_text=_("sha256 digest of the blob"))
@@ -98,7 +101,7 @@ class ContainerRepositorySerializer(RepositorySerializer):
 class TagImageSerializer(serializers.Serializer):
     """Point a tag at a manifest of the repository's latest version."""
 
-    tag = serializers.RegexField(TAG_PATTERN, help_text=_("The tag to create or move"))
+    tag = serializers.RegexField(_TAG, help_text=_("The tag to create or move"))
     digest = serializers.CharField(help_text=_("Digest of a manifest in the repository"))
 
     def validate_digest(self, value: str) -> str:
@@ -108,7 +111,7 @@ class TagImageSerializer(serializers.Serializer):
 class UnTagImageSerializer(serializers.Serializer):
     """Remove a tag; the manifest stays, reachable by digest."""
 
-    tag = serializers.RegexField(TAG_PATTERN, help_text=_("The tag to remove"))
+    tag = serializers.RegexField(_TAG, help_text=_("The tag to remove"))
 
 
 class RemoveImageSerializer(serializers.Serializer):
@@ -119,7 +122,7 @@ class RemoveImageSerializer(serializers.Serializer):
         required=False, help_text=_("Digest of the manifest to remove, with its tags")
     )
     tag = serializers.RegexField(
-        TAG_PATTERN, required=False, help_text=_("Tag to remove, with its manifest if unshared")
+        _TAG, required=False, help_text=_("Tag to remove, with its manifest if unshared")
     )
 
     def validate_digest(self, value: str) -> str:
@@ -156,20 +159,15 @@ class ContainerDistributionSerializer(DistributionSerializer):
     )
 
     def validate_base_path(self, path: str) -> str:
-        # Registry names nest freely (team/app and team/app/sub are two names), so only the
-        # registry grammar and exact uniqueness apply, not pulpcore's no-overlap rule.
+        # The registry name grammar, then pulpcore's rule (also a database constraint) that no
+        # base path is a prefix of another.
         try:
             RepositoryName.parse(path)
         except NameInvalid:
             raise serializers.ValidationError(
                 _("'{}' is not a valid registry name").format(path)
             ) from None
-        taken = models.ContainerDistribution.objects.filter(base_path=path)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError(_("A distribution already serves this name."))
-        return path
+        return super().validate_base_path(path)
 
     def validate_repository_version(self, version):
         if (

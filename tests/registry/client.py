@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from django.test import Client
@@ -230,6 +231,22 @@ def index_manifest(images: list[PushedImage], media_type: str = OCI_INDEX) -> by
         ],
     }
     return json.dumps(document).encode()
+
+
+def mint_token(user, *scopes: str, service: str = SERVICE) -> str:
+    """A real token from the token endpoint, as docker and podman get one (GET, Basic)."""
+    query = urlencode([("service", service), *(("scope", scope) for scope in scopes)])
+    headers = {}
+    if user is not None:
+        headers["Authorization"] = basic_authorization(user.get_username())
+    response = Client().get(f"/token/?{query}", headers=headers)
+    assert response.status_code == 200, error_of(response)
+    return response.json()["token"]
+
+
+def push_scopes(name: str) -> tuple[str, ...]:
+    """What a client asks for to push to ``name`` (and cancel its uploads)."""
+    return (f"repository:{name}:pull,push,delete",)
 
 
 # --- the database side -----------------------------------------------------------------------

@@ -19,55 +19,72 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.db import transaction
+from django.test import override_settings
 from pulpcore.plugin.util import assign_role
 
 from pulp_container.app.models import ContainerNamespace
 from tests.registry.client import (
     NAMESPACE_ROLES,
-    SERVICE,
     RegistryClient,
     basic_authorization,
-    error_of,
+    mint_token,
     password_of,
+    push_scopes,
 )
 
 # --- fixtures --------------------------------------------------------------------------------
 
 
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# who -> their role on the namespace "alice".
+ALICE_NAMESPACE_ROLES = {"alice": "owner", "carol": "collaborator", "dave": "consumer"}
+
+
 @pytest.fixture(autouse=True)
 def registry_settings(settings, tmp_path):
-    """Fast password hashing, and upload and artifact files under this test's directory."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    """Fast password hashing, upload files under this test's directory, token auth on."""
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
     settings.WORKING_DIRECTORY = str(tmp_path / "working")
-    settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.TOKEN_AUTH_DISABLED = False
     settings.TOKEN_SERVER = None
     return settings
 
 
+def create_user(username: str, superuser: bool = False):
+    user_model = get_user_model()
+    create = user_model.objects.create_superuser if superuser else user_model.objects.create_user
+    return create(username, f"{username}@example.com", password_of(username))
+
+
+def create_member(username: str, namespace: ContainerNamespace):
+    user = create_user(username)
+    assign_role(NAMESPACE_ROLES[ALICE_NAMESPACE_ROLES[username]], user, namespace)
+    return user
+
+
+def create_people() -> dict[str, Any]:
+    """Everyone of these stories, by name; ``anonymous`` is None."""
+    namespace = ContainerNamespace.objects.create(name="alice")
+    return {
+        "admin": create_user("admin", superuser=True),
+        **{username: create_member(username, namespace) for username in ALICE_NAMESPACE_ROLES},
+        "eve": create_user("eve"),
+        "anonymous": None,
+    }
+
+
 @pytest.fixture
 def make_user(db) -> Callable[..., Any]:
-    def make(username: str, superuser: bool = False):
-        user_model = get_user_model()
-        if superuser:
-            return user_model.objects.create_superuser(
-                username, f"{username}@example.com", password_of(username)
-            )
-        return user_model.objects.create_user(
-            username, f"{username}@example.com", password_of(username)
-        )
-
-    return make
+    return create_user
 
 
 @pytest.fixture
-def admin(make_user):
-    return make_user("admin", superuser=True)
+def admin(db):
+    return create_user("admin", superuser=True)
 
 
 @pytest.fixture
@@ -76,29 +93,23 @@ def alice_namespace(db):
 
 
 @pytest.fixture
-def alice(make_user, alice_namespace):
-    user = make_user("alice")
-    assign_role(NAMESPACE_ROLES["owner"], user, alice_namespace)
-    return user
+def alice(alice_namespace):
+    return create_member("alice", alice_namespace)
 
 
 @pytest.fixture
-def carol(make_user, alice_namespace):
-    user = make_user("carol")
-    assign_role(NAMESPACE_ROLES["collaborator"], user, alice_namespace)
-    return user
+def carol(alice_namespace):
+    return create_member("carol", alice_namespace)
 
 
 @pytest.fixture
-def dave(make_user, alice_namespace):
-    user = make_user("dave")
-    assign_role(NAMESPACE_ROLES["consumer"], user, alice_namespace)
-    return user
+def dave(alice_namespace):
+    return create_member("dave", alice_namespace)
 
 
 @pytest.fixture
-def eve(make_user):
-    return make_user("eve")
+def eve(db):
+    return create_user("eve")
 
 
 @pytest.fixture
@@ -114,15 +125,36 @@ def people(admin, alice, carol, dave, eve) -> dict[str, Any]:
     }
 
 
-def mint_token(user, *scopes: str, service: str = SERVICE) -> str:
-    """A real token from the token endpoint, as docker and podman get one (GET, Basic)."""
-    query = urlencode([("service", service), *(("scope", scope) for scope in scopes)])
-    headers = {}
-    if user is not None:
-        headers["Authorization"] = basic_authorization(user.get_username())
-    response = Client().get(f"/token/?{query}", headers=headers)
-    assert response.status_code == 200, error_of(response)
-    return response.json()["token"]
+# --- data shared by the tests of one module ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def module_db(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One transaction around a module, rolled back after it: Django's ``setUpTestData``.
+
+    Module-scoped fixtures that use it make their data once; each test still runs in its own
+    savepoint (``db``), so what a test writes is gone before the next one starts.
+    """
+    working = tmp_path_factory.mktemp("module-working")
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS, WORKING_DIRECTORY=str(working)),
+        transaction.atomic(),
+    ):
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module")
+def shared_people(module_db) -> dict[str, Any]:
+    """``people``, made once for the module."""
+    return create_people()
+
+
+@pytest.fixture
+def everyone(shared_people, db) -> dict[str, Any]:
+    """The module's ``people``, inside this test's own savepoint."""
+    return shared_people
 
 
 @pytest.fixture
@@ -153,10 +185,6 @@ def basic(db) -> Callable[..., RegistryClient]:
         return RegistryClient(basic_authorization(user.get_username()))
 
     return make
-
-
-def push_scopes(name: str) -> tuple[str, ...]:
-    return (f"repository:{name}:pull,push,delete",)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from pulp_container.constants import OCI_MANIFEST
@@ -92,3 +93,14 @@ def test_an_unknown_endpoint_answers_an_oci_error_with_the_version_header(admin_
     response = client.get(f"/v2/{NAME}/nonsense")
     assert response.status_code == 404
     assert error_codes(response) == ["NAME_UNKNOWN"]
+
+
+def test_a_name_nested_in_an_existing_repository_is_name_invalid(admin_registry):
+    """Pulp keeps distribution base paths prefix-free, so a/b and a/b/c cannot both exist."""
+    client = admin_registry(NAME, f"{NAME}/sub", "alice")
+    client.push_image(NAME, "v1")
+    for nested in (f"{NAME}/sub", "alice"):
+        response = client.post(f"/v2/{nested}/blobs/uploads/")
+        assert response.status_code == 400
+        assert error_codes(response) == ["NAME_INVALID"]
+        assert NAME in json.loads(response.content)["errors"][0]["detail"]

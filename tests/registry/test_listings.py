@@ -4,22 +4,45 @@ header to the next page (OCI distribution spec, "Listing Tags"; Docker registry 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.registry.client import RegistryClient, error_codes, make_distribution
+from tests.registry.client import (
+    RegistryClient,
+    error_codes,
+    make_distribution,
+    mint_token,
+    push_scopes,
+)
 
-NAME = "admin/listed"
+NAME = "zed/tags"
 TAGS = ["a", "b", "c", "d", "e"]
 
 
-@pytest.fixture
-def tagged(admin_registry) -> RegistryClient:
-    """One image under five tags, pushed out of order."""
-    client = admin_registry(NAME)
+CATALOG = ["alice/private", "alice/public", "eve/private", "zed/app", NAME]
+
+
+@pytest.fixture(scope="module")
+def shared_world(shared_people) -> None:
+    """The catalog's repositories; NAME holds one image under five tags, pushed out of order."""
+    for name in CATALOG:
+        if name != NAME:
+            make_distribution(name, private=name.endswith("private"))
+    client = RegistryClient(f"Bearer {mint_token(shared_people['admin'], *push_scopes(NAME))}")
     image = client.push_image(NAME, tag="c")
     for tag in ("e", "a", "d", "b"):
         assert client.push_manifest(NAME, tag, image.body).status_code == 201
-    return client
+
+
+@pytest.fixture
+def world(shared_world, everyone) -> dict:
+    return everyone
+
+
+@pytest.fixture
+def tagged(world, registry) -> RegistryClient:
+    return registry(world["admin"], f"repository:{NAME}:pull")
 
 
 def next_link(name: str, n: int, last: str) -> str:
@@ -68,23 +91,14 @@ def test_following_link_headers_walks_every_tag_once(tagged):
     assert seen == TAGS
 
 
-def test_a_repository_with_pushed_blobs_but_no_manifest_lists_no_tags(admin_registry):
-    client = admin_registry("admin/blobs-only")
-    client.push_blob("admin/blobs-only", b"\x00" * 10)
+def test_a_repository_with_pushed_blobs_but_no_manifest_lists_no_tags(world, registry):
+    client = registry(world["admin"], *push_scopes("admin/blobs-only"))
+    client.push_blob("admin/blobs-only", os.urandom(10))
 
     response = client.get("/v2/admin/blobs-only/tags/list")
 
     assert response.status_code == 200
     assert response.json() == {"name": "admin/blobs-only", "tags": []}
-
-
-CATALOG = ["alice/private", "alice/public", "eve/private", "zed/app", "zed/tool"]
-
-
-@pytest.fixture
-def catalog(db):
-    for name in CATALOG:
-        make_distribution(name, private=name.endswith("private"))
 
 
 def catalog_link(n: int, last: str) -> str:
@@ -102,8 +116,8 @@ def catalog_link(n: int, last: str) -> str:
         ("last=eve/private", CATALOG[3:], None),
     ],
 )
-def test_the_catalog_is_paginated_with_n_and_last(admin, registry, catalog, query, names, link):
-    client = registry(admin, "registry:catalog:*")
+def test_the_catalog_is_paginated_with_n_and_last(world, registry, query, names, link):
+    client = registry(world["admin"], "registry:catalog:*")
 
     response = client.get(f"/v2/_catalog?{query}")
 
@@ -116,13 +130,13 @@ def test_the_catalog_is_paginated_with_n_and_last(admin, registry, catalog, quer
     "who, names",
     [
         ("admin", CATALOG),
-        ("alice", ["alice/private", "alice/public", "zed/app", "zed/tool"]),
-        ("dave", ["alice/private", "alice/public", "zed/app", "zed/tool"]),
-        ("eve", ["alice/public", "eve/private", "zed/app", "zed/tool"]),
+        ("alice", ["alice/private", "alice/public", "zed/app", NAME]),
+        ("dave", ["alice/private", "alice/public", "zed/app", NAME]),
+        ("eve", ["alice/public", "eve/private", "zed/app", NAME]),
     ],
 )
-def test_the_catalog_lists_only_what_the_caller_may_pull(people, registry, catalog, who, names):
-    client = registry(people[who], "registry:catalog:*")
+def test_the_catalog_lists_only_what_the_caller_may_pull(world, registry, who, names):
+    client = registry(world[who], "registry:catalog:*")
 
     response = client.get("/v2/_catalog")
 
@@ -130,7 +144,7 @@ def test_the_catalog_lists_only_what_the_caller_may_pull(people, registry, catal
     assert response.json() == {"repositories": names}
 
 
-def test_an_anonymous_token_does_not_open_the_catalog(registry, catalog):
+def test_an_anonymous_token_does_not_open_the_catalog(world, registry):
     client = registry(None, "registry:catalog:*")
 
     response = client.get("/v2/_catalog")

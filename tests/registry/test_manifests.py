@@ -11,7 +11,6 @@ import json
 import os
 
 import pytest
-
 from pulpcore.plugin.models import Content, Task
 from pulpcore.plugin.tasking import orphan_cleanup
 
@@ -52,9 +51,7 @@ def push_blobs(client: RegistryClient, count: int = 2) -> tuple[str, int, list[s
 
 
 @pytest.mark.parametrize("media_type", [OCI_MANIFEST, DOCKER_MANIFEST_V2])
-def test_an_image_manifest_push_commits_one_version_with_manifest_blobs_and_tag(
-    pusher, media_type
-):
+def test_an_image_manifest_push_commits_one_version_with_manifest_blobs_and_tag(pusher, media_type):
     config_digest, config_size, layers, layer_data = push_blobs(pusher, count=3)
     body = image_manifest(config_digest, config_size, layers, layer_data, media_type)
     digest = sha256_digest(body)
@@ -319,9 +316,7 @@ def test_each_manifest_push_makes_exactly_one_new_version(pusher):
     [
         pytest.param("/v2/admin/nothing-here/manifests/latest", "NAME_UNKNOWN", id="name"),
         pytest.param(f"/v2/{NAME}/manifests/nosuchtag", "MANIFEST_UNKNOWN", id="tag"),
-        pytest.param(
-            f"/v2/{NAME}/manifests/sha256:{'0' * 64}", "MANIFEST_UNKNOWN", id="digest"
-        ),
+        pytest.param(f"/v2/{NAME}/manifests/sha256:{'0' * 64}", "MANIFEST_UNKNOWN", id="digest"),
         pytest.param(f"/v2/{NAME}/manifests/.bad", "MANIFEST_UNKNOWN", id="invalid-tag"),
         pytest.param("/v2/admin/nothing-here/tags/list", "NAME_UNKNOWN", id="tags-of-name"),
         # A blob of an unknown name is simply unknown, as in the reference registry.

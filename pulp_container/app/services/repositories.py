@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cached_property
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from pulpcore.plugin.models import RepositoryVersion
 from pulpcore.plugin.util import assign_role
 
-from pulp_container.app.exceptions import NameUnknown, Unsupported
+from pulp_container.app.exceptions import NameInvalid, NameUnknown, Unsupported
 from pulp_container.app.models import (
     ContainerDistribution,
     ContainerNamespace,
@@ -84,9 +84,22 @@ def repository_for_push(
             return _create_push_repository(name, user)
     except IntegrityError:
         distribution = find_distribution(name)
-        if distribution is None or distribution.repository_id is None:
-            raise
+        if distribution is None:
+            raise NameInvalid(_nesting_conflict(name)) from None
+        if distribution.repository_id is None:
+            raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
         return ContainerRepository.objects.get(pk=distribution.repository_id)
+
+
+def _nesting_conflict(name: RepositoryName) -> str:
+    """Pulp keeps distribution base paths prefix-free: ``a/b`` and ``a/b/c`` cannot both exist."""
+    prefixes = ["/".join(name.value.split("/")[:i]) for i in range(1, name.value.count("/") + 1)]
+    clash = (
+        ContainerDistribution.objects.filter(base_path__in=prefixes).first()
+        or ContainerDistribution.objects.filter(base_path__startswith=f"{name}/").first()
+    )
+    other = clash.base_path if clash is not None else "another repository"
+    return f"{name} cannot nest with the existing repository {other}"
 
 
 def _create_push_repository(
@@ -101,4 +114,9 @@ def _create_push_repository(
     ContainerDistribution.objects.create(
         name=str(name), base_path=str(name), repository=repository, namespace=namespace
     )
+    # pulpcore checks that base paths nest in no other at commit (a deferred trigger); check now,
+    # inside this savepoint, so a clash is an answer to this request whatever encloses it.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return repository

@@ -57,6 +57,11 @@ def append_chunk(
         raise RangeInvalid(
             f"chunk starts at {content_range.start}, upload is at {upload.offset}", upload.offset
         )
+    if content_range is not None and content_length not in (None, content_range.length):
+        # Reading only the range would silently drop the rest of the body.
+        raise BlobUploadInvalid(
+            f"Content-Range covers {content_range.length} bytes, the body has {content_length}"
+        )
     expected = content_range.length if content_range is not None else content_length
     hashers = upload_files.new_hashers(_hashed_algorithms()) if upload.offset == 0 else {}
     written = upload_files.write_at(upload.pk, upload.offset, stream, expected, hashers)
