@@ -10,153 +10,325 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0161_upstreampulp_remote_policy'),
+        ("core", "0161_upstreampulp_remote_policy"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BlobTransfer',
+            name="BlobTransfer",
             fields=[
-                ('pulp_id', models.UUIDField(default=pulpcore.app.models.base.pulp_uuid, editable=False, primary_key=True, serialize=False)),
-                ('pulp_created', models.DateTimeField(auto_now_add=True)),
-                ('pulp_last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('repository_name', models.TextField(db_index=True)),
-                ('digest', models.TextField()),
-                ('outcome', models.TextField(db_index=True)),
-                ('reason', models.TextField(default='')),
-                ('bytes_received', models.BigIntegerField(default=0)),
-                ('bytes_saved', models.BigIntegerField(default=0)),
+                (
+                    "pulp_id",
+                    models.UUIDField(
+                        default=pulpcore.app.models.base.pulp_uuid,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("pulp_created", models.DateTimeField(auto_now_add=True)),
+                ("pulp_last_updated", models.DateTimeField(auto_now=True, null=True)),
+                ("repository_name", models.TextField(db_index=True)),
+                ("digest", models.TextField()),
+                ("outcome", models.TextField(db_index=True)),
+                ("reason", models.TextField(default="")),
+                ("bytes_received", models.BigIntegerField(default=0)),
+                ("bytes_saved", models.BigIntegerField(default=0)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
             bases=(django_lifecycle.mixins.LifecycleModelMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='ContainerNamespace',
+            name="ContainerNamespace",
             fields=[
-                ('pulp_id', models.UUIDField(default=pulpcore.app.models.base.pulp_uuid, editable=False, primary_key=True, serialize=False)),
-                ('pulp_created', models.DateTimeField(auto_now_add=True)),
-                ('pulp_last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('name', models.TextField(unique=True)),
+                (
+                    "pulp_id",
+                    models.UUIDField(
+                        default=pulpcore.app.models.base.pulp_uuid,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("pulp_created", models.DateTimeField(auto_now_add=True)),
+                ("pulp_last_updated", models.DateTimeField(auto_now=True, null=True)),
+                ("name", models.TextField(unique=True)),
             ],
             options={
-                'permissions': [('namespace_pull_images', 'Can pull images from repositories in the namespace'), ('namespace_push_images', 'Can push images to repositories in the namespace'), ('namespace_delete_images', 'Can delete images from repositories in the namespace'), ('namespace_create_repositories', 'Can create repositories in the namespace'), ('manage_roles_containernamespace', 'Can manage roles on container namespaces')],
-                'default_related_name': '%(app_label)s_%(model_name)s',
+                "permissions": [
+                    ("namespace_pull_images", "Can pull images from repositories in the namespace"),
+                    ("namespace_push_images", "Can push images to repositories in the namespace"),
+                    (
+                        "namespace_delete_images",
+                        "Can delete images from repositories in the namespace",
+                    ),
+                    ("namespace_create_repositories", "Can create repositories in the namespace"),
+                    ("manage_roles_containernamespace", "Can manage roles on container namespaces"),
+                ],
+                "default_related_name": "%(app_label)s_%(model_name)s",
             },
-            bases=(django_lifecycle.mixins.LifecycleModelMixin, models.Model, pulpcore.app.models.access_policy.AutoAddObjPermsMixin),
+            bases=(
+                django_lifecycle.mixins.LifecycleModelMixin,
+                models.Model,
+                pulpcore.app.models.access_policy.AutoAddObjPermsMixin,
+            ),
         ),
         migrations.CreateModel(
-            name='ContainerRepository',
+            name="ContainerRepository",
             fields=[
-                ('repository_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='core.repository')),
+                (
+                    "repository_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="core.repository",
+                    ),
+                ),
             ],
             options={
-                'default_related_name': '%(app_label)s_%(model_name)s',
+                "default_related_name": "%(app_label)s_%(model_name)s",
             },
-            bases=('core.repository', pulpcore.app.models.access_policy.AutoAddObjPermsMixin),
+            bases=("core.repository", pulpcore.app.models.access_policy.AutoAddObjPermsMixin),
         ),
         migrations.CreateModel(
-            name='Blob',
+            name="Blob",
             fields=[
-                ('content_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='core.content')),
-                ('digest', models.TextField(db_index=True)),
-                ('_pulp_domain', models.ForeignKey(default=pulpcore.app.util.get_domain_pk, on_delete=django.db.models.deletion.PROTECT, to='core.domain')),
+                (
+                    "content_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="core.content",
+                    ),
+                ),
+                ("digest", models.TextField(db_index=True)),
+                (
+                    "_pulp_domain",
+                    models.ForeignKey(
+                        default=pulpcore.app.util.get_domain_pk,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="core.domain",
+                    ),
+                ),
             ],
             options={
-                'default_related_name': '%(app_label)s_%(model_name)s',
-                'unique_together': {('digest', '_pulp_domain')},
+                "default_related_name": "%(app_label)s_%(model_name)s",
+                "unique_together": {("digest", "_pulp_domain")},
             },
-            bases=('core.content',),
+            bases=("core.content",),
         ),
         migrations.CreateModel(
-            name='ContainerDistribution',
+            name="ContainerDistribution",
             fields=[
-                ('distribution_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='core.distribution')),
-                ('private', models.BooleanField(default=False)),
-                ('namespace', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='distributions', to='container.containernamespace')),
+                (
+                    "distribution_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="core.distribution",
+                    ),
+                ),
+                ("private", models.BooleanField(default=False)),
+                (
+                    "namespace",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="distributions",
+                        to="container.containernamespace",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('pull_images', "Can pull images from the distribution's repository"), ('push_images', "Can push images to the distribution's repository"), ('delete_images', "Can delete images from the distribution's repository"), ('manage_roles_containerdistribution', 'Can manage roles on container distributions')],
-                'default_related_name': '%(app_label)s_%(model_name)s',
+                "permissions": [
+                    ("pull_images", "Can pull images from the distribution's repository"),
+                    ("push_images", "Can push images to the distribution's repository"),
+                    ("delete_images", "Can delete images from the distribution's repository"),
+                    (
+                        "manage_roles_containerdistribution",
+                        "Can manage roles on container distributions",
+                    ),
+                ],
+                "default_related_name": "%(app_label)s_%(model_name)s",
             },
-            bases=('core.distribution', pulpcore.app.models.access_policy.AutoAddObjPermsMixin),
+            bases=("core.distribution", pulpcore.app.models.access_policy.AutoAddObjPermsMixin),
         ),
         migrations.CreateModel(
-            name='BlobUpload',
+            name="BlobUpload",
             fields=[
-                ('pulp_id', models.UUIDField(default=pulpcore.app.models.base.pulp_uuid, editable=False, primary_key=True, serialize=False)),
-                ('pulp_created', models.DateTimeField(auto_now_add=True)),
-                ('pulp_last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('offset', models.BigIntegerField(default=0)),
-                ('received_digests', models.JSONField(null=True)),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='uploads', to='container.containerrepository')),
+                (
+                    "pulp_id",
+                    models.UUIDField(
+                        default=pulpcore.app.models.base.pulp_uuid,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("pulp_created", models.DateTimeField(auto_now_add=True)),
+                ("pulp_last_updated", models.DateTimeField(auto_now=True, null=True)),
+                ("offset", models.BigIntegerField(default=0)),
+                ("received_digests", models.JSONField(null=True)),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="uploads",
+                        to="container.containerrepository",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
             bases=(django_lifecycle.mixins.LifecycleModelMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='CredentialCheck',
+            name="CredentialCheck",
             fields=[
-                ('key', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('password_mac', models.CharField(max_length=64)),
-                ('expires', models.DateTimeField(db_index=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("key", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("password_mac", models.CharField(max_length=64)),
+                ("expires", models.DateTimeField(db_index=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Manifest',
+            name="Manifest",
             fields=[
-                ('content_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='core.content')),
-                ('digest', models.TextField(db_index=True)),
-                ('media_type', models.TextField()),
-                ('schema_version', models.IntegerField(default=2)),
-                ('data', models.TextField()),
-                ('artifact_type', models.TextField(null=True)),
-                ('subject', models.TextField(db_index=True, null=True)),
-                ('annotations', models.JSONField(default=dict)),
-                ('_pulp_domain', models.ForeignKey(default=pulpcore.app.util.get_domain_pk, on_delete=django.db.models.deletion.PROTECT, to='core.domain')),
-                ('blobs', models.ManyToManyField(related_name='layer_of', to='container.blob')),
-                ('config_blob', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='config_of', to='container.blob')),
-                ('listed_manifests', models.ManyToManyField(related_name='listed_in', to='container.manifest')),
+                (
+                    "content_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="core.content",
+                    ),
+                ),
+                ("digest", models.TextField(db_index=True)),
+                ("media_type", models.TextField()),
+                ("schema_version", models.IntegerField(default=2)),
+                ("data", models.TextField()),
+                ("artifact_type", models.TextField(null=True)),
+                ("subject", models.TextField(db_index=True, null=True)),
+                ("annotations", models.JSONField(default=dict)),
+                (
+                    "_pulp_domain",
+                    models.ForeignKey(
+                        default=pulpcore.app.util.get_domain_pk,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="core.domain",
+                    ),
+                ),
+                ("blobs", models.ManyToManyField(related_name="layer_of", to="container.blob")),
+                (
+                    "config_blob",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="config_of",
+                        to="container.blob",
+                    ),
+                ),
+                (
+                    "listed_manifests",
+                    models.ManyToManyField(related_name="listed_in", to="container.manifest"),
+                ),
             ],
             options={
-                'default_related_name': '%(app_label)s_%(model_name)s',
-                'unique_together': {('digest', '_pulp_domain')},
+                "default_related_name": "%(app_label)s_%(model_name)s",
+                "unique_together": {("digest", "_pulp_domain")},
             },
-            bases=('core.content',),
+            bases=("core.content",),
         ),
         migrations.CreateModel(
-            name='PendingContent',
+            name="PendingContent",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('added', models.DateTimeField(auto_now=True)),
-                ('content', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pending_in', to='core.content')),
-                ('repository', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pending', to='container.containerrepository')),
+                (
+                    "id",
+                    models.AutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("added", models.DateTimeField(auto_now=True)),
+                (
+                    "content",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pending_in",
+                        to="core.content",
+                    ),
+                ),
+                (
+                    "repository",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pending",
+                        to="container.containerrepository",
+                    ),
+                ),
             ],
             options={
-                'unique_together': {('repository', 'content')},
+                "unique_together": {("repository", "content")},
             },
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('content_ptr', models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE, parent_link=True, primary_key=True, serialize=False, to='core.content')),
-                ('name', models.TextField(db_index=True)),
-                ('_pulp_domain', models.ForeignKey(default=pulpcore.app.util.get_domain_pk, on_delete=django.db.models.deletion.PROTECT, to='core.domain')),
-                ('tagged_manifest', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='container.manifest')),
+                (
+                    "content_ptr",
+                    models.OneToOneField(
+                        auto_created=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        parent_link=True,
+                        primary_key=True,
+                        serialize=False,
+                        to="core.content",
+                    ),
+                ),
+                ("name", models.TextField(db_index=True)),
+                (
+                    "_pulp_domain",
+                    models.ForeignKey(
+                        default=pulpcore.app.util.get_domain_pk,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="core.domain",
+                    ),
+                ),
+                (
+                    "tagged_manifest",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tags",
+                        to="container.manifest",
+                    ),
+                ),
             ],
             options={
-                'default_related_name': '%(app_label)s_%(model_name)s',
-                'unique_together': {('name', 'tagged_manifest', '_pulp_domain')},
+                "default_related_name": "%(app_label)s_%(model_name)s",
+                "unique_together": {("name", "tagged_manifest", "_pulp_domain")},
             },
-            bases=('core.content',),
+            bases=("core.content",),
         ),
     ]

@@ -87,7 +87,9 @@ def repository_for_push(
         if distribution is None:
             raise NameInvalid(_nesting_conflict(name)) from None
         if distribution.repository_id is None:
-            raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
+            raise Unsupported(
+                f"{name} serves a fixed repository version and takes no pushes"
+            ) from None
         return ContainerRepository.objects.get(pk=distribution.repository_id)
 
 

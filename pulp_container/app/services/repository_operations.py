@@ -7,13 +7,11 @@ one new repository version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from pulpcore.plugin.models import Content, RepositoryVersion
+from pulpcore.plugin.models import RepositoryVersion
 
 from pulp_container.app import upload_files
 from pulp_container.app.authorization import allowed_actions, pullable_distributions
@@ -27,6 +25,8 @@ from pulp_container.app.models import (
 )
 from pulp_container.app.oci import Digest, RepositoryName
 from pulp_container.app.scopes import REPOSITORY_ACTIONS
+from pulp_container.app.services.manifests import get_or_create_tag
+from pulp_container.app.services.versions import commit_version, locked_repository
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -123,35 +123,23 @@ def tag_in_version(version: RepositoryVersion | None, name: str) -> Tag | None:
 # --- the operations ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _locked(repository_pk) -> Iterator[ContainerRepository]:
-    """The repository, its row locked for the transaction (the lock a registry push takes)."""
-    with transaction.atomic():
-        repository = ContainerRepository.objects.select_for_update().get(pk=repository_pk)
-        yield repository
-
-
 def tag_manifest(repository_pk, tag: str, digest: Digest) -> RepositoryVersion | None:
     """Point ``tag`` at the manifest ``digest`` of the latest version (a retag moves the tag)."""
-    with _locked(repository_pk) as repository:
+    with locked_repository(repository_pk) as repository:
         manifest = manifest_in_version(repository.latest_version(), digest)
         if manifest is None:
             raise ManifestUnknown(f"manifest {digest} is not in repository {repository.name}")
-        tag_unit = _get_or_create_tag(tag, manifest)
-        with repository.new_version() as version:
-            version.add_content(Content.objects.filter(pk=tag_unit.pk))
-    return _created(version)
+        tag_unit = get_or_create_tag(tag, manifest)
+        return commit_version(repository, add=[tag_unit.pk])
 
 
 def untag_manifest(repository_pk, tag: str) -> RepositoryVersion | None:
     """Remove ``tag``; the manifest it pointed at stays, reachable by digest."""
-    with _locked(repository_pk) as repository:
+    with locked_repository(repository_pk) as repository:
         tag_unit = tag_in_version(repository.latest_version(), tag)
         if tag_unit is None:
             raise ManifestUnknown(f"tag {tag} is not in repository {repository.name}")
-        with repository.new_version() as version:
-            version.remove_content(Content.objects.filter(pk=tag_unit.pk))
-    return _created(version)
+        return commit_version(repository, remove=[tag_unit.pk])
 
 
 def remove_image(
@@ -164,7 +152,7 @@ def remove_image(
     the tag, then its manifest as above if no other tag points at it and no index left lists it
     (as ``docker rmi name:tag`` does).
     """
-    with _locked(repository_pk) as repository:
+    with locked_repository(repository_pk) as repository:
         latest = repository.latest_version()
         if tag is not None:
             tag_unit = tag_in_version(latest, tag)
@@ -179,9 +167,7 @@ def remove_image(
             removed_tags = set()
             seeds = [manifest.pk]
         to_remove = _unreferenced_closure(latest, seeds, removed_tags, forced=tag is None)
-        with repository.new_version() as version:
-            version.remove_content(Content.objects.filter(pk__in=to_remove))
-    return _created(version)
+        return commit_version(repository, remove=to_remove)
 
 
 def _unreferenced_closure(
@@ -236,7 +222,7 @@ def _blobs_of(manifest_pks: set) -> set:
 
 def delete_repository(repository_pk) -> None:
     """Delete the repository, the distributions serving it, and its uploads in progress."""
-    with _locked(repository_pk) as repository:
+    with locked_repository(repository_pk) as repository:
         ContainerDistribution.objects.filter(
             Q(repository_id=repository.pk) | Q(repository_version__repository_id=repository.pk)
         ).delete()
@@ -246,17 +232,3 @@ def delete_repository(repository_pk) -> None:
         repository.delete()
     for upload_pk in upload_pks:
         upload_files.remove_upload_file(upload_pk)
-
-
-def _get_or_create_tag(name: str, manifest: Manifest) -> Tag:
-    try:
-        with transaction.atomic():
-            tag, _ = Tag.objects.get_or_create(name=name, tagged_manifest=manifest)
-    except IntegrityError:
-        tag = Tag.objects.get(name=name, tagged_manifest=manifest)
-    return tag
-
-
-def _created(version: RepositoryVersion) -> RepositoryVersion | None:
-    """The new version, or None when the change was empty and pulpcore dropped it."""
-    return RepositoryVersion.objects.filter(pk=version.pk).first()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import transaction
-from pulpcore.plugin.models import Content
+from pulpcore.plugin.models import Content, RepositoryVersion
 
 from pulp_container.app.models import ContainerRepository, PendingContent
 
@@ -24,11 +24,12 @@ def locked_repository(repository_pk) -> Iterator[ContainerRepository]:
 
 def commit_version(
     repository: ContainerRepository, add: Iterable = (), remove: Iterable = ()
-) -> None:
+) -> RepositoryVersion | None:
     """One new version adding and removing these content pks (call under the row lock).
 
     Content it adds leaves the pending set; content it removes leaves it too, so a removed blob
-    is not served from a push in progress either.
+    is not served from a push in progress either. Returns the new version, or None when nothing
+    changed (pulpcore then drops the empty version).
     """
     add, remove = list(add), list(remove)
     with repository.new_version() as version:
@@ -37,3 +38,4 @@ def commit_version(
         if add:
             version.add_content(Content.objects.filter(pk__in=add))
     PendingContent.objects.filter(repository=repository, content_id__in=add + remove).delete()
+    return RepositoryVersion.objects.filter(pk=version.pk).first()
