@@ -13,6 +13,11 @@ from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_
 from pulpcore.plugin.util import get_domain_pk
 
 
+def domain_field() -> models.ForeignKey:
+    """The pulpcore domain a content unit lives in; part of each content type's natural key."""
+    return models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+
+
 class Blob(Content):
     """A layer or config blob; its bytes are one Artifact shared by every repository."""
 
@@ -21,7 +26,7 @@ class Blob(Content):
     repo_key_fields = ("digest",)
 
     digest = models.TextField(db_index=True)
-    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+    _pulp_domain = domain_field()
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
@@ -47,7 +52,7 @@ class Manifest(Content):
     )
     blobs = models.ManyToManyField(Blob, related_name="layer_of")
     listed_manifests = models.ManyToManyField("self", symmetrical=False, related_name="listed_in")
-    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+    _pulp_domain = domain_field()
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
@@ -62,7 +67,7 @@ class Tag(Content):
 
     name = models.TextField(db_index=True)
     tagged_manifest = models.ForeignKey(Manifest, related_name="tags", on_delete=models.CASCADE)
-    _pulp_domain = models.ForeignKey("core.Domain", default=get_domain_pk, on_delete=models.PROTECT)
+    _pulp_domain = domain_field()
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"

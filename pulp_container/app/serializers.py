@@ -98,7 +98,7 @@ class ContainerRepositorySerializer(RepositorySerializer):
         model = models.ContainerRepository
 
 
-class TagImageSerializer(serializers.Serializer):
+class TagRequestSerializer(serializers.Serializer):
     """Point a tag at a manifest of the repository's latest version."""
 
     tag = serializers.RegexField(_TAG, help_text=_("The tag to create or move"))
@@ -108,13 +108,13 @@ class TagImageSerializer(serializers.Serializer):
         return str(_parse_digest(value))
 
 
-class UnTagImageSerializer(serializers.Serializer):
+class UntagRequestSerializer(serializers.Serializer):
     """Remove a tag; the manifest stays, reachable by digest."""
 
     tag = serializers.RegexField(_TAG, help_text=_("The tag to remove"))
 
 
-class RemoveImageSerializer(serializers.Serializer):
+class RemoveImageRequestSerializer(serializers.Serializer):
     """An image to remove: by manifest digest, or by tag (the manifest goes if nothing else
     refers to it)."""
 

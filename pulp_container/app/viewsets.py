@@ -30,11 +30,16 @@ from pulp_container.app import models, serializers, tasks
 from pulp_container.app.oci import Digest
 from pulp_container.app.services import repository_operations
 
-_AUTHENTICATED_READ = {
-    "action": ["list", "retrieve", "my_permissions"],
-    "principal": "authenticated",
-    "effect": "allow",
-}
+
+def allow(actions: list[str] | str, condition=None, principal: str = "authenticated") -> dict:
+    """One statement of an access policy: ``principal`` may take ``actions`` when ``condition``."""
+    statement = {"action": actions, "principal": principal, "effect": "allow"}
+    if condition is not None:
+        statement["condition"] = condition
+    return statement
+
+
+_AUTHENTICATED_READ = allow(["list", "retrieve", "my_permissions"])
 _SCOPED = {"function": "scope_queryset"}
 
 
@@ -131,18 +136,11 @@ class ContainerNamespaceViewSet(
                     "has_model_perms:container.add_containernamespace or is_own_namespace"
                 ],
             },
-            {
-                "action": ["destroy"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_model_or_obj_perms:container.delete_containernamespace",
-            },
-            {
-                "action": ["list_roles", "add_role", "remove_role"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_model_or_obj_perms:container.manage_roles_containernamespace",
-            },
+            allow(["destroy"], "has_model_or_obj_perms:container.delete_containernamespace"),
+            allow(
+                ["list_roles", "add_role", "remove_role"],
+                "has_model_or_obj_perms:container.manage_roles_containernamespace",
+            ),
         ],
         "creation_hooks": [
             {
@@ -184,6 +182,22 @@ class ContainerNamespaceViewSet(
         return qs.filter(Q(pk__in=viewable.values("pk")) | Q(name=user.get_username()))
 
 
+def repository_task(summary: str, description: str, request_serializer):
+    """A POST action on one repository that answers 202 with the task doing the work."""
+
+    def decorate(method):
+        documented = extend_schema(
+            summary=summary,
+            description=description,
+            responses={202: AsyncOperationResponseSerializer},
+        )(method)
+        return action(detail=True, methods=["post"], serializer_class=request_serializer)(
+            documented
+        )
+
+    return decorate
+
+
 class ContainerRepositoryViewSet(RepositoryViewSet):
     """Repositories that pushes write into, one per registry name.
 
@@ -196,31 +210,12 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,
-            {
-                "action": ["create"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "may_create_repository:push",
-            },
-            {
-                "action": [
-                    "update",
-                    "partial_update",
-                    "set_label",
-                    "unset_label",
-                    "tag",
-                    "untag",
-                ],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_repository_action:push",
-            },
-            {
-                "action": ["destroy", "remove_image"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_repository_action:delete",
-            },
+            allow(["create"], "may_create_repository:push"),
+            allow(
+                ["update", "partial_update", "set_label", "unset_label", "tag", "untag"],
+                "has_repository_action:push",
+            ),
+            allow(["destroy", "remove_image"], "has_repository_action:delete"),
         ],
         "queryset_scoping": _SCOPED,
     }
@@ -245,12 +240,11 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
         )
         return OperationPostponedResponse(task, request)
 
-    @extend_schema(
-        description="Trigger a task that points a tag at a manifest of the latest version.",
-        summary="Tag an image",
-        responses={202: AsyncOperationResponseSerializer},
+    @repository_task(
+        "Tag an image",
+        "Trigger a task that points a tag at a manifest of the latest version.",
+        serializers.TagRequestSerializer,
     )
-    @action(detail=True, methods=["post"], serializer_class=serializers.TagImageSerializer)
     def tag(self, request, pk):
         repository = self.get_object()
         data = self._validated(request)
@@ -259,26 +253,23 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
             raise ValidationError({"digest": f"no manifest {digest} in the latest version"})
         return self._dispatch(tasks.tag_image, repository, tag=data["tag"], digest=str(digest))
 
-    @extend_schema(
-        description="Trigger a task that removes a tag; the manifest stays.",
-        summary="Untag an image",
-        responses={202: AsyncOperationResponseSerializer},
+    @repository_task(
+        "Untag an image",
+        "Trigger a task that removes a tag; the manifest stays.",
+        serializers.UntagRequestSerializer,
     )
-    @action(detail=True, methods=["post"], serializer_class=serializers.UnTagImageSerializer)
     def untag(self, request, pk):
         repository = self.get_object()
         tag = self._validated(request)["tag"]
         self._require_tag(repository, tag)
         return self._dispatch(tasks.untag_image, repository, tag=tag)
 
-    @extend_schema(
-        description="Trigger a task that removes an image (a manifest by digest, or a tag and "
-        "its manifest when nothing else refers to it) with the blobs and manifests only it "
-        "references.",
-        summary="Remove an image",
-        responses={202: AsyncOperationResponseSerializer},
+    @repository_task(
+        "Remove an image",
+        "Trigger a task that removes an image (a manifest by digest, or a tag and its manifest "
+        "when nothing else refers to it) with the blobs and manifests only it references.",
+        serializers.RemoveImageRequestSerializer,
     )
-    @action(detail=True, methods=["post"], serializer_class=serializers.RemoveImageSerializer)
     def remove_image(self, request, pk):
         repository = self.get_object()
         data = self._validated(request)
@@ -314,18 +305,8 @@ class ContainerRepositoryVersionViewSet(RepositoryVersionViewSet):
     parent_viewset = ContainerRepositoryViewSet
     DEFAULT_ACCESS_POLICY = {
         "statements": [
-            {
-                "action": ["list", "retrieve"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_parent_repository_action:pull",
-            },
-            {
-                "action": ["destroy"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_parent_repository_action:delete",
-            },
+            allow(["list", "retrieve"], "has_parent_repository_action:pull"),
+            allow(["destroy"], "has_parent_repository_action:delete"),
             {"action": ["repair"], "principal": "admin", "effect": "allow"},
         ]
     }
@@ -340,39 +321,20 @@ class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,
-            {
-                "action": ["create"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "may_serve_requested_content:push",
-            },
-            {
-                "action": ["update", "partial_update"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": [
+            allow(["create"], "may_serve_requested_content:push"),
+            allow(
+                ["update", "partial_update"],
+                [
                     "has_distribution_action:push",
                     "may_serve_requested_content:push",
                 ],
-            },
-            {
-                "action": ["set_label", "unset_label"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_distribution_action:push",
-            },
-            {
-                "action": ["destroy"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_distribution_action:delete",
-            },
-            {
-                "action": ["list_roles", "add_role", "remove_role"],
-                "principal": "authenticated",
-                "effect": "allow",
-                "condition": "has_model_or_obj_perms:container.manage_roles_containerdistribution",
-            },
+            ),
+            allow(["set_label", "unset_label"], "has_distribution_action:push"),
+            allow(["destroy"], "has_distribution_action:delete"),
+            allow(
+                ["list_roles", "add_role", "remove_role"],
+                "has_model_or_obj_perms:container.manage_roles_containerdistribution",
+            ),
         ],
         "queryset_scoping": _SCOPED,
     }
