@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from pulpcore.plugin.util import assign_role
 
@@ -45,12 +45,30 @@ ALICE_NAMESPACE_ROLES = {"alice": "owner", "carol": "collaborator", "dave": "con
 
 
 @pytest.fixture(autouse=True)
+def constraints_checked_per_statement(request):
+    """Check deferred constraints at each statement, as the commit of a request would.
+
+    Under ``db`` a test is one transaction, so PostgreSQL would check deferred constraints (such
+    as pulpcore's trigger that keeps distribution base paths prefix-free) only at teardown, after
+    the request has answered; a server commits, and learns of the violation, within the request.
+    """
+    if "db" not in request.fixturenames:
+        return
+    request.getfixturevalue("db")
+    if not connection.in_atomic_block:  # transactional tests commit for real
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.fixture(autouse=True)
 def registry_settings(settings, tmp_path):
-    """Fast password hashing, upload files under this test's directory, token auth on."""
+    """Fast password hashing, upload files under this test's directory, the plugin's defaults."""
     settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
     settings.WORKING_DIRECTORY = str(tmp_path / "working")
     settings.TOKEN_AUTH_DISABLED = False
     settings.TOKEN_SERVER = None
+    settings.CONTAINER_LINK_BLOBS_ON_HEAD = True
     return settings
 
 

@@ -7,13 +7,13 @@ registry then holds: the blob pending in the repository, visible to HEAD.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import pytest
-from django.db import connection
 
-from pulp_container.app.models import Blob, BlobUpload
+from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from tests.registry.client import (
     RegistryClient,
     error_codes,
@@ -346,35 +346,24 @@ def test_a_body_that_is_not_the_size_of_its_content_range_is_refused_and_changes
     assert_blob_created(pusher.put(f"{location}?digest={sha256_digest(data)}"), sha256_digest(data))
 
 
-@pytest.fixture
-def constraints_checked_per_statement(db):
-    """Check deferred constraints at each statement, as a commit would check them.
-
-    Under ``db`` a test is one transaction, so PostgreSQL would check deferred constraints (such
-    as pulpcore's trigger on distribution base paths) only at teardown, after the request has
-    answered; a server commits within the request.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="pulpcore's core_distribution base_path trigger forbids a base path that prefixes "
-    "another, so the first push to a nested name fails with a 500 (IntegrityError)",
-)
 @pytest.mark.parametrize(
-    "first, second", [("admin/app", "admin/app/sub"), ("admin/x/y", "admin/x")]
+    "existing, nested",
+    [("admin/app", "admin/app/sub"), ("admin/x/y", "admin/x"), ("admin/a/b", "admin/a/b/c/d")],
 )
-def test_a_name_nested_in_a_pushed_name_is_a_repository_of_its_own(
-    constraints_checked_per_statement, admin_registry, first, second
+def test_a_name_nesting_with_a_pushed_name_is_name_invalid_and_creates_nothing(
+    admin_registry, existing, nested
 ):
-    pusher = admin_registry(first, second)
-    pusher.push_image(first)
+    """Pulp keeps distribution base paths prefix-free: a/b and a/b/c cannot both exist."""
+    pusher = admin_registry(existing, nested)
+    pusher.push_blob(existing, os.urandom(10))
 
-    response = pusher.post(f"/v2/{second}/blobs/uploads/")
+    response = pusher.post(f"/v2/{nested}/blobs/uploads/")
 
-    assert response.status_code == 202, error_of(response)
+    assert response.status_code == 400, error_of(response)
+    assert error_codes(response) == ["NAME_INVALID"]
+    assert existing in json.loads(response.content)["errors"][0]["detail"]
+    assert not ContainerRepository.objects.filter(name=nested).exists()
+    assert not BlobUpload.objects.filter(repository__name=nested).exists()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
