@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from pulp_container.app.exceptions import (
     BlobUnknown,
+    ManifestInvalid,
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
@@ -27,7 +28,7 @@ from pulp_container.app.oci import (
     negotiate_media_type,
 )
 from pulp_container.app.request_body import body_stream
-from pulp_container.app.scopes import Resource, required_access
+from pulp_container.app.scopes import PUSH, Resource, required_access
 from pulp_container.app.services import (
     content,
     listings,
@@ -37,7 +38,7 @@ from pulp_container.app.services import (
     repository_operations,
     uploads,
 )
-from pulp_container.app.token_verification import Caller, authorize, identify
+from pulp_container.app.token_verification import Caller, authorize, identify, may
 from pulp_container.constants import (
     API_VERSION_HEADER,
     API_VERSION_VALUE,
@@ -171,8 +172,12 @@ class BlobView(RegistryView):
 
     def _find(self, digest: str):
         parsed = Digest.parse(digest)
+        # HEAD sees a push in progress (so HEAD 200 means a mount will work); GET serves its
+        # bytes only to those who may push there: pending content is not yet pullable.
+        with_pending = self.request.method == "HEAD" or may(self.caller, self.name, PUSH)
         try:
-            blob = content.blob_for_pull(repositories.pull_target(self.name), parsed)
+            target = repositories.pull_target(self.name)
+            blob = content.blob_for_pull(target, parsed, with_pending)
         except NameUnknown:
             blob = None
         if blob is None:
@@ -227,16 +232,16 @@ class BlobUploadsView(RegistryView):
     """``POST /v2/<name>/blobs/uploads/``: start an upload, push monolithically, or mount."""
 
     def post(self, request, name):
-        repository = repositories.repository_for_push(self.name, self.caller.user)
         query = request.query_params
-        if "mount" in query:
-            digest = Digest.parse(query["mount"])
-            source = query.get("from")
-            if mounts.mount_blob(self.caller, repository, digest, source):
-                return _blob_created(self.name, digest)
+        # Parameters are parsed before anything is created: a bad request leaves no trace.
+        mount = Digest.parse(query["mount"]) if "mount" in query else None
+        digest = Digest.parse(query["digest"]) if "digest" in query else None
+        repository = repositories.repository_for_push(self.name, self.caller.user)
+        if mount is not None:
+            if mounts.mount_blob(self.caller, repository, mount, query.get("from")):
+                return _blob_created(self.name, mount)
             return _upload_accepted(self.name, uploads.start_upload(repository))
-        if "digest" in query:
-            digest = Digest.parse(query["digest"])
+        if digest is not None:
             stream, length = body_stream(request._request)
             upload = uploads.start_upload(repository)
             uploads.commit_upload(upload, digest, stream, length)
@@ -246,6 +251,8 @@ class BlobUploadsView(RegistryView):
 
 class BlobUploadView(RegistryView):
     """``/v2/<name>/blobs/uploads/<id>``: status, append a chunk, finish, cancel."""
+
+    resource = Resource.UPLOAD
 
     def _upload(self, upload_id: str):
         repository = repositories.repository_for_push(self.name, self.caller.user)
@@ -309,7 +316,10 @@ class ManifestView(RegistryView):
         return _empty(202)
 
     def put(self, request, name, reference):
-        parsed_reference = Reference.parse(reference)
+        try:
+            parsed_reference = Reference.parse(reference)
+        except ManifestUnknown as error:
+            raise ManifestInvalid(error.detail) from None
         stream, length = body_stream(request._request)
         if length is not None and length > MANIFEST_MAX_BYTES:
             raise ManifestTooLarge(f"manifest is larger than {MANIFEST_MAX_BYTES} bytes")

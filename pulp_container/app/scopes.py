@@ -28,6 +28,7 @@ class Resource(StrEnum):
     BASE = "base"
     CATALOG = "catalog"
     REPOSITORY = "repository"
+    UPLOAD = "upload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ def _merge(scopes: list[Scope]) -> list[Scope]:
 def required_access(method: str, resource: Resource, name: str | None) -> list[Scope]:
     """The access a request needs: GET/HEAD pull, DELETE delete, other writes push.
 
+    An upload session (``blobs/uploads/...``) needs push for every method, cancelling included.
+
     The base endpoint needs only an authenticated caller (or none); the catalog needs
     ``registry:catalog:*``. A mount's ``from`` repository is not required: without pull on it
     the mount quietly becomes an upload (see services.mounts).
@@ -93,7 +96,10 @@ def required_access(method: str, resource: Resource, name: str | None) -> list[S
         return []
     if resource is Resource.CATALOG:
         return [Scope("registry", CATALOG, frozenset({"*"}))]
-    if method in ("GET", "HEAD"):
+    if resource is Resource.UPLOAD:
+        # An upload session is part of a push: asking its status or cancelling it included.
+        action = PUSH
+    elif method in ("GET", "HEAD"):
         action = PULL
     elif method == "DELETE":
         action = DELETE

@@ -93,6 +93,14 @@ def _user_named(username: str) -> AbstractBaseUser | AnonymousUser:
     return user if user is not None else AnonymousUser()
 
 
+def may(caller: Caller, name: RepositoryName, action: str) -> bool:
+    """Whether ``caller`` may take ``action`` on ``name``: by their token when they present one,
+    else by Pulp's permissions."""
+    if caller.token is not None:
+        return caller.token.grants(Scope("repository", name.value, frozenset({action})))
+    return action in allowed_actions(caller.user, name)
+
+
 def authorize(
     request: HttpRequest, caller: Caller, required: list[Scope], name: RepositoryName | None
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from pulp_container.app.models import ContainerRepository
 from pulp_container.constants import OCI_MANIFEST
 from tests.registry.client import error_codes, latest_content, pending_digests
 from tests.registry.test_referrers import SIGNATURE, push_artifact
@@ -104,3 +105,30 @@ def test_a_name_nested_in_an_existing_repository_is_name_invalid(admin_registry)
         assert response.status_code == 400
         assert error_codes(response) == ["NAME_INVALID"]
         assert NAME in json.loads(response.content)["errors"][0]["detail"]
+
+
+def test_pushing_to_an_invalid_tag_is_manifest_invalid(admin_registry):
+    client = admin_registry(NAME)
+    image = client.push_image(NAME, "v1")
+    response = client.push_manifest(NAME, ".bad", image.body)
+    assert response.status_code == 400
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_a_rejected_post_leaves_no_repository_behind(admin_registry):
+    client = admin_registry("alice/never")
+    response = client.post("/v2/alice/never/blobs/uploads/?mount=sha256:bad")
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+    assert not ContainerRepository.objects.filter(name="alice/never").exists()
+
+
+def test_pending_bytes_are_served_to_pushers_only(admin_registry, registry, dave):
+    """HEAD shows a push in progress to readers (a mount would work); GET waits for the commit."""
+    pusher = admin_registry(NAME)
+    pusher.push_image(NAME, "v1")
+    digest = pusher.push_blob(NAME, os.urandom(100))
+    reader = registry(dave, f"repository:{NAME}:pull")
+    assert reader.head(f"/v2/{NAME}/blobs/{digest}").status_code == 200
+    assert reader.get(f"/v2/{NAME}/blobs/{digest}").status_code == 404
+    assert pusher.get(f"/v2/{NAME}/blobs/{digest}").status_code == 200

@@ -421,8 +421,14 @@ def test_an_untrustworthy_token_is_401_invalid_token(admin_app, forgery, method,
         (
             "repository:admin/app:pull,push",
             "DELETE",
-            "/v2/admin/app/blobs/uploads/00000000-0000-0000-0000-000000000000",
+            f"/v2/admin/app/blobs/sha256:{'0' * 64}",
             "repository:admin/app:delete",
+        ),
+        (
+            "repository:admin/app:pull",
+            "DELETE",
+            "/v2/admin/app/blobs/uploads/00000000-0000-0000-0000-000000000000",
+            "repository:admin/app:push",
         ),
     ],
 )

@@ -117,6 +117,10 @@ def test_a_scope_prints_and_claims_with_sorted_actions() -> None:
         ("PUT", Resource.REPOSITORY, "team/app", [scope("repository", "team/app", "push")]),
         ("DELETE", Resource.REPOSITORY, "team/app", [scope("repository", "team/app", "delete")]),
         ("OPTIONS", Resource.REPOSITORY, "app", [scope("repository", "app", "push")]),
+        ("GET", Resource.UPLOAD, "team/app", [scope("repository", "team/app", "push")]),
+        ("PATCH", Resource.UPLOAD, "team/app", [scope("repository", "team/app", "push")]),
+        # Cancelling one's own upload is part of the push.
+        ("DELETE", Resource.UPLOAD, "team/app", [scope("repository", "team/app", "push")]),
     ],
 )
 def test_required_access(method: str, resource: Resource, name: str | None, expected) -> None:

@@ -21,15 +21,14 @@ def in_repository(repository: ContainerRepository, content: Content) -> bool:
 
 def holds(repository_pk, content: Content) -> bool:
     """Whether the repository ``repository_pk`` holds ``content``, committed or pending."""
-    committed = RepositoryContent.objects.filter(
+    pending = PendingContent.objects.filter(repository_id=repository_pk, content_id=content.pk)
+    return holds_committed(repository_pk, content) or pending.exists()
+
+
+def holds_committed(repository_pk, content: Content) -> bool:
+    return RepositoryContent.objects.filter(
         repository_id=repository_pk, content_id=content.pk, version_removed__isnull=True
-    )
-    return (
-        committed.exists()
-        or PendingContent.objects.filter(
-            repository_id=repository_pk, content_id=content.pk
-        ).exists()
-    )
+    ).exists()
 
 
 def in_version(version: RepositoryVersion, content: Content) -> bool:
@@ -47,13 +46,14 @@ def blob_in_repository(repository: ContainerRepository, digest: Digest) -> Blob 
     return blob if blob is not None and in_repository(repository, blob) else None
 
 
-def blob_for_pull(target: PullTarget, digest: Digest) -> Blob | None:
-    """A blob the pulled name holds; a push repository's pending blobs count (HEAD before mount)."""
+def blob_for_pull(target: PullTarget, digest: Digest, with_pending: bool = True) -> Blob | None:
+    """A blob the pulled name holds: committed, or (``with_pending``) pending in a push."""
     blob = find_blob(digest)
     if blob is None:
         return None
     if target.repository_pk is not None:
-        return blob if holds(target.repository_pk, blob) else None
+        held = holds if with_pending else holds_committed
+        return blob if held(target.repository_pk, blob) else None
     if target.version is not None and in_version(target.version, blob):
         return blob
     return None

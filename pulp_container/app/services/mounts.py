@@ -30,7 +30,7 @@ from pulp_container.app.services.content import (
     in_version,
 )
 from pulp_container.app.services.repositories import repository_for_push
-from pulp_container.app.token_verification import Caller
+from pulp_container.app.token_verification import Caller, may
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def link_on_head(caller: Caller, name: RepositoryName, digest: Digest) -> Blob |
     """
     if not settings.CONTAINER_LINK_BLOBS_ON_HEAD or not caller.user.is_authenticated:
         return None
-    if not _may_push(caller, name):
+    if not may(caller, name, PUSH):
         return None
     blob = find_blob(digest)
     if blob is None:
@@ -85,12 +85,6 @@ def link_on_head(caller: Caller, name: RepositoryName, digest: Digest) -> Blob |
     target = repository_for_push(name, caller.user)
     _linked(target, digest, blob, "linked-on-head", f"from {holder}")
     return blob
-
-
-def _may_push(caller: Caller, name: RepositoryName) -> bool:
-    if caller.token is not None:
-        return caller.token.grants(Scope("repository", name.value, frozenset({PUSH})))
-    return PUSH in allowed_actions(caller.user, name)
 
 
 def _readable_holder(caller: Caller, blob: Blob, exclude: set[str]) -> RepositoryName | None:
