@@ -66,7 +66,9 @@ def _all_pids() -> list[int]:
 
 def cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -177,9 +179,7 @@ def parse_gunicorn(text: str) -> list[LoggedRequest]:
     for line in text.splitlines():
         match = _GUNICORN_LINE.search(line)
         if match:
-            requests.append(
-                LoggedRequest(match["method"], match["uri"], int(match["status"]))
-            )
+            requests.append(LoggedRequest(match["method"], match["uri"], int(match["status"])))
     return requests
 
 
