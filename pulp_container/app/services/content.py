@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Model, Q
+from django.db.models import Exists, F, Model, Q
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
 from pulp_container.app.exceptions import BlobUnknown
@@ -20,9 +20,15 @@ def in_repository(repository: ContainerRepository, content: Content) -> bool:
 
 
 def holds(repository_pk, content: Content) -> bool:
-    """Whether the repository ``repository_pk`` holds ``content``, committed or pending."""
+    """Whether the repository ``repository_pk`` holds ``content``, committed or pending (one
+    query)."""
+    committed = RepositoryContent.objects.filter(
+        repository_id=repository_pk, content_id=content.pk, version_removed__isnull=True
+    )
     pending = PendingContent.objects.filter(repository_id=repository_pk, content_id=content.pk)
-    return holds_committed(repository_pk, content) or pending.exists()
+    return (
+        Content.objects.filter(pk=content.pk).filter(Exists(committed) | Exists(pending)).exists()
+    )
 
 
 def holds_committed(repository_pk, content: Content) -> bool:
@@ -38,7 +44,12 @@ def in_version(version: RepositoryVersion, content: Content) -> bool:
 
 
 def find_blob(digest: Digest) -> Blob | None:
-    return Blob.objects.filter(digest=str(digest)).first()
+    """The blob with this digest, with the size of its bytes (``blob.size``) read alongside."""
+    return (
+        Blob.objects.filter(digest=str(digest))
+        .annotate(size=F("contentartifact__artifact__size"))
+        .first()
+    )
 
 
 def blob_in_repository(repository: ContainerRepository, digest: Digest) -> Blob | None:
@@ -81,7 +92,8 @@ def open_blob(blob: Blob):
 
 
 def blob_size(blob: Blob) -> int:
-    return blob._artifacts.values_list("size", flat=True).get()
+    size = getattr(blob, "size", None)
+    return size if size is not None else blob._artifacts.values_list("size", flat=True).get()
 
 
 def holders_of(content: Content) -> Q:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import transaction
 
 from pulp_container.app.authorization import allowed_actions
 from pulp_container.app.exceptions import RegistryError
@@ -26,6 +27,7 @@ from pulp_container.app.services.content import (
     blob_size,
     find_blob,
     holders_of,
+    holds,
     in_repository,
     in_version,
 )
@@ -125,8 +127,7 @@ def _readable_source_has(caller: Caller, name: RepositoryName, blob: Blob) -> bo
     ):
         return False
     if distribution.repository_id is not None:
-        repository = ContainerRepository.objects.get(pk=distribution.repository_id)
-        return in_repository(repository, blob)
+        return holds(distribution.repository_id, blob)
     if distribution.repository_version is not None:
         return in_version(distribution.repository_version, blob)
     return False
@@ -135,15 +136,16 @@ def _readable_source_has(caller: Caller, name: RepositoryName, blob: Blob) -> bo
 def _linked(
     target: ContainerRepository, digest: Digest, blob: Blob, outcome: str, how: str, saved=True
 ) -> bool:
-    add_pending(target, [blob])
     size = blob_size(blob) if saved else 0
-    BlobTransfer.objects.create(
-        repository_name=target.name,
-        digest=str(digest),
-        outcome=outcome,
-        reason=how,
-        bytes_saved=size,
-    )
+    with transaction.atomic():
+        add_pending(target, [blob])
+        BlobTransfer.objects.create(
+            repository_name=target.name,
+            digest=str(digest),
+            outcome=outcome,
+            reason=how,
+            bytes_saved=size,
+        )
     log.info(
         "blob mount: outcome=%s target=%s digest=%s via=%r bytes_saved=%d",
         outcome,
