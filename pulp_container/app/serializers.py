@@ -44,6 +44,16 @@ class ManifestSerializer(NoArtifactContentSerializer):
     listed_manifests = DetailRelatedField(
         many=True, read_only=True, view_name_pattern=r"content(-.*/.*)-detail"
     )
+    referrers = serializers.SerializerMethodField(
+        help_text=_("Digests of the manifests (signatures, SBOMs...) whose subject this is")
+    )
+
+    def get_referrers(self, manifest) -> list[str]:
+        return list(
+            models.Manifest.objects.filter(subject=manifest.digest)
+            .order_by("digest")
+            .values_list("digest", flat=True)
+        )
 
     class Meta:
         fields = NoArtifactContentSerializer.Meta.fields + (
@@ -52,6 +62,7 @@ class ManifestSerializer(NoArtifactContentSerializer):
             "schema_version",
             "artifact_type",
             "subject",
+            "referrers",
             "config_blob",
             "blobs",
             "listed_manifests",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.test import Client
 
 from pulp_container.constants import OCI_EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST
 from tests.registry.client import PushedImage, descriptor, error_codes, error_of
@@ -119,3 +120,15 @@ def test_the_artifact_is_served_as_pushed(pushed):
     assert response.status_code == 200
     assert response.content == signature_body
     assert response["Docker-Content-Digest"] == signature
+
+
+def test_the_rest_api_shows_what_refers_to_a_manifest(pushed, admin):
+    client, image, (signature, _, _), (sbom, _, _) = pushed
+    rest = Client()
+    rest.force_login(admin)
+    listed = rest.get(f"/pulp/api/v3/content/container/manifests/?digest={image.digest}").json()
+    assert listed["count"] == 1
+    assert listed["results"][0]["referrers"] == sorted([signature, sbom])
+    assert listed["results"][0]["subject"] is None
+    by_signature = rest.get(f"/pulp/api/v3/content/container/manifests/?digest={signature}")
+    assert by_signature.json()["results"][0]["subject"] == image.digest

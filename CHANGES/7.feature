@@ -1,0 +1,1 @@
+OCI 1.1 artifacts and referrers: manifests with subject and artifactType, the OCI-Subject header, GET /v2/<name>/referrers/<digest> with artifactType filtering, DELETE of tags, manifests and blobs, 413 for manifests over 4 MiB; the REST API shows what refers to a manifest.
