@@ -333,16 +333,31 @@ class ManifestView(RegistryView):
         return _empty(201, Location=f"/v2/{self.name}/manifests/{manifest.digest}", **headers)
 
 
+# Referrers per page when the client names no ``n``: a large index is split, with a Link.
+REFERRERS_PAGE = 1000
+
+
 class ReferrersView(RegistryView):
     """``GET /v2/<name>/referrers/<digest>``: an index of the manifests whose subject it is."""
 
     def get(self, request, name, digest):
         subject = Digest.parse(digest)
         target = repositories.pull_target(self.name)
-        artifact_type = request.query_params.get("artifactType")
-        descriptors = manifests.referrers(target, subject, artifact_type)
+        params = request.query_params
+        artifact_type = params.get("artifactType")
+        limit = _page_limit(request) or REFERRERS_PAGE
+        descriptors, more = manifests.referrers(
+            target, subject, artifact_type, params.get("last"), limit
+        )
         body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         response = JsonResponse(body, content_type=OCI_INDEX)
         if artifact_type is not None:
             response[OCI_FILTERS_APPLIED_HEADER] = "artifactType"
+        if more:
+            query = {"n": limit, "last": descriptors[-1]["digest"]}
+            if artifact_type is not None:
+                query["artifactType"] = artifact_type
+            response["Link"] = (
+                f'</v2/{self.name}/referrers/{subject}?{urlencode(query)}>; rel="next"'
+            )
         return response

@@ -10,7 +10,6 @@ the rest. With TOKEN_AUTH_DISABLED, Basic credentials get 2xx, 403 DENIED (known
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 
 import pytest

@@ -132,3 +132,14 @@ def test_the_rest_api_shows_what_refers_to_a_manifest(pushed, admin):
     assert listed["results"][0]["subject"] is None
     by_signature = rest.get(f"/pulp/api/v3/content/container/manifests/?digest={signature}")
     assert by_signature.json()["results"][0]["subject"] == image.digest
+
+
+def test_a_long_referrers_list_is_paginated_with_a_link(pushed):
+    client, image, (signature, _, _), (sbom, _, _) = pushed
+    first = client.get(f"/v2/{NAME}/referrers/{image.digest}?n=1")
+    assert [entry["digest"] for entry in first.json()["manifests"]] == [min(signature, sbom)]
+    link = first["Link"]
+    assert link.endswith('>; rel="next"')
+    second = client.get(link[1 : link.index(">")])
+    assert [entry["digest"] for entry in second.json()["manifests"]] == [max(signature, sbom)]
+    assert "Link" not in second

@@ -232,20 +232,33 @@ def find_manifest(target: PullTarget, reference: Reference) -> Manifest:
     return manifest
 
 
-def referrers(target: PullTarget, subject: Digest, artifact_type: str | None) -> list[dict]:
-    """Descriptors of the manifests that name ``subject`` (OCI spec, "Listing Referrers").
+def referrers(
+    target: PullTarget,
+    subject: Digest,
+    artifact_type: str | None,
+    after: str | None = None,
+    limit: int = 1000,
+) -> tuple[list[dict], bool]:
+    """Descriptors of the manifests that name ``subject`` (OCI spec, "Listing Referrers"), in
+    digest order after ``after``, at most ``limit``; and whether more follow.
 
     The subject need not exist: a signature may be pushed before its image.
     """
     if target.version is None:
-        return []
+        return [], False
     found = Manifest.objects.filter(
         pk__in=target.version.content_ids_subquery(), subject=str(subject)
     ).order_by("digest")
-    descriptors = [_descriptor(manifest) for manifest in found]
-    if artifact_type is not None:
-        descriptors = [d for d in descriptors if d.get("artifactType") == artifact_type]
-    return descriptors
+    if after:
+        found = found.filter(digest__gt=after)
+    descriptors = []
+    for manifest in found.iterator():
+        descriptor = _descriptor(manifest)
+        if artifact_type is None or descriptor.get("artifactType") == artifact_type:
+            if len(descriptors) == limit:
+                return descriptors, True
+            descriptors.append(descriptor)
+    return descriptors, False
 
 
 def _descriptor(manifest: Manifest) -> dict:
