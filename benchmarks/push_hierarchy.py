@@ -44,7 +44,6 @@ from tests.support.oci_images import (  # noqa: E402
     Layer,
     build_hierarchy,
     canonical_json,
-    sha256_digest,
 )
 from tests.support.pulp_api import blob_transfers  # noqa: E402
 from tests.support.registry_http import (  # noqa: E402
@@ -224,28 +223,14 @@ def _http(registry: RunningRegistry) -> RegistryHTTP:
     return RegistryHTTP(registry.url, ADMIN, verify=registry.verify)
 
 
-def _upload(http: RegistryHTTP, name: str, data: bytes) -> str:
-    digest = sha256_digest(data)
-    response = http.request(
-        "POST",
-        f"/v2/{name}/blobs/uploads/?digest={digest}",
-        scope=repository_scope(name),
-        headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
-        data=data,
-    )
-    if response.status_code != 201:
-        raise RuntimeError(f"upload to {name}: {response.status_code} {response.text}")
-    return digest
-
-
 def _fill_repository(registry: RunningRegistry, run: str, index: int) -> None:
     """One more repository holding a tiny image of its own (not the blobs that are mounted)."""
     http = _http(registry)
     name = f"bench/fill-{run}-{index}"
     layer = f"fill layer {run} {index}".encode()
     config = canonical_json({"architecture": "amd64", "os": "linux", "fill": index})
-    layer_digest = _upload(http, name, layer)
-    config_digest = _upload(http, name, config)
+    layer_digest = http.push_blob(name, layer)
+    config_digest = http.push_blob(name, config)
     manifest = {
         "schemaVersion": 2,
         "mediaType": MEDIA_TYPE_MANIFEST,
@@ -297,7 +282,7 @@ def mount_latency(
     source = f"bench/mount-source-{run}-{repositories}"
     target = f"bench/mount-target-{run}-{repositories}"
     blobs = [
-        _upload(http, source, f"blob to mount {run} {repositories} {i}".encode())
+        http.push_blob(source, f"blob to mount {run} {repositories} {i}".encode())
         for i in range(mounts + 1)
     ]
     scope = " ".join([repository_scope(target), repository_scope(source, "pull")])

@@ -70,14 +70,7 @@ def push_scope(name: str, *readable: str) -> str:
 
 def monolithic_upload(http: RegistryHTTP, name: str, data: bytes, digest: str) -> None:
     """``POST /v2/<name>/blobs/uploads/?digest=`` with the whole blob (spec: single POST)."""
-    response = http.request(
-        "POST",
-        f"/v2/{name}/blobs/uploads/?digest={digest}",
-        scope=repository_scope(name),
-        headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
-        data=data,
-    )
-    assert response.status_code == 201, (response.status_code, response.text)
+    assert http.push_blob(name, data) == digest
 
 
 def mount(http: RegistryHTTP, name: str, digest: str, source: str | None):

@@ -8,6 +8,7 @@ token from the realm with basic credentials for the scope the request needs, and
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,6 +133,20 @@ class RegistryHTTP:
         return self.request(
             "HEAD", f"/v2/{name}/blobs/{digest}", scope=repository_scope(name, "pull")
         )
+
+    def push_blob(self, name: str, data: bytes) -> str:
+        """``POST /v2/<name>/blobs/uploads/?digest=`` with the whole blob; return its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        response = self.request(
+            "POST",
+            f"/v2/{name}/blobs/uploads/?digest={digest}",
+            scope=repository_scope(name),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+            data=data,
+        )
+        if response.status_code != 201:
+            raise AssertionError(f"upload to {name}: {response.status_code} {response.text}")
+        return digest
 
     def start_upload(self, name: str) -> requests.Response:
         return self.request(
