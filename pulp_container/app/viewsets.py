@@ -186,14 +186,13 @@ def repository_task(summary: str, description: str, request_serializer):
     """A POST action on one repository that answers 202 with the task doing the work."""
 
     def decorate(method):
-        documented = extend_schema(
+        # extend_schema goes outside: action() replaces the function's schema settings.
+        routed = action(detail=True, methods=["post"], serializer_class=request_serializer)(method)
+        return extend_schema(
             summary=summary,
             description=description,
             responses={202: AsyncOperationResponseSerializer},
-        )(method)
-        return action(detail=True, methods=["post"], serializer_class=request_serializer)(
-            documented
-        )
+        )(routed)
 
     return decorate
 

@@ -202,6 +202,19 @@ def test_the_schema_has_the_operations_pulp_glue_calls(rest_admin):
     assert missing == []
 
 
+def test_repository_tasks_are_documented_as_202_as_pulp_glue_checks(rest_admin):
+    """pulp-glue refuses an answer whose status the schema does not name."""
+    schema = json.loads(rest_admin.get(f"{API}/docs/api.json").content)
+    statuses = {
+        operation["operationId"]: set(operation["responses"])
+        for methods in schema["paths"].values()
+        for operation in methods.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for action in ("tag", "untag", "remove_image"):
+        assert statuses[f"repositories_container_container_{action}"] == {"202"}, action
+
+
 def test_the_schema_validates_and_warns_about_nothing_of_ours(db):
     """The pk-path schema validates against OpenAPI 3; and every warning the generator gives
     about our endpoints is one it also gives about pulp_file's (pulpcore's inherited fields and
