@@ -53,11 +53,11 @@ def mount_blob(
     blob = find_blob(digest)
     if blob is None:
         return _fallback(target, digest, "blob unknown to the registry")
-    if in_repository(target, blob):
-        return _linked(target, digest, blob, "mounted", "already in target", saved=False)
     source_name = _parse_name(source)
     if source_name is not None and _readable_source_has(caller, source_name, blob):
         return _linked(target, digest, blob, "mounted", f"from {source_name}")
+    if in_repository(target, blob):
+        return _linked(target, digest, blob, "mounted", "already in target", saved=False)
     holder = _readable_holder(caller, blob, exclude={target.name, str(source_name)})
     if holder is not None:
         return _linked(target, digest, blob, "mounted", f"automatic from {holder}")

@@ -74,11 +74,12 @@ def repository_for_push(
     repository and a public distribution at ``name``. Concurrent first pushes (clients upload
     layers in parallel) race on the unique names; the loser reads what the winner created.
     """
-    distribution = find_distribution(name)
-    if distribution is not None:
-        if distribution.repository_id is None:
-            raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
-        return ContainerRepository.objects.get(pk=distribution.repository_id)
+    # The usual case, a repository that exists, in one query.
+    repository = ContainerRepository.objects.filter(distributions__base_path=str(name)).first()
+    if repository is not None:
+        return repository
+    if find_distribution(name) is not None:
+        raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
     try:
         with transaction.atomic():
             return _create_push_repository(name, user)
