@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from tests.support.container_tools import Skopeo
 from tests.support.oci_images import Layer, build_image
@@ -82,7 +83,7 @@ def test_signature_and_sbom_are_found_by_the_image_digest(
         (signature, SIGNATURE),
         (sbom, SBOM),
     }
-    filtered = referrers(http, name, subject["digest"], f"?artifactType={SBOM}")
+    filtered = referrers(http, name, subject["digest"], f"?artifactType={quote(SBOM, safe='')}")
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
     assert [entry["digest"] for entry in filtered.json()["manifests"]] == [sbom]
 
