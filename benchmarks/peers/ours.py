@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.peers import ADMIN, REPOSITORY_ROOT, WORK_DIR, Peer, gunicorn_api_pids
+from benchmarks.peers import REPOSITORY_ROOT, WORK_DIR, Peer
 from benchmarks.peers.pulp import PulpInstance
 from tests.support.server import start_server
 
@@ -26,15 +26,4 @@ def launch(data_dir: Path | None = None, settings: dict[str, str] | None = None)
     except BaseException:
         instance.stop()
         raise
-    plugin, core = versions.get("container", "?"), versions.get("core", "?")
-    return Peer(
-        name="ours",
-        url=instance.url,
-        credentials=ADMIN,
-        access_log=instance.access_log,
-        log_format="gunicorn",
-        api_pids=gunicorn_api_pids(instance.api_port),
-        stopper=instance.stop,
-        version=f"pulp_container {plugin}, pulpcore {core}",
-        started_in_s=time.monotonic() - started,
-    )
+    return instance.peer(versions, started)

@@ -24,7 +24,14 @@ from pathlib import Path
 import requests
 import urllib3
 
-from benchmarks.peers import ADMIN, REPOSITORY_ROOT, clean_environment, free_port
+from benchmarks.peers import (
+    ADMIN,
+    REPOSITORY_ROOT,
+    Peer,
+    clean_environment,
+    free_port,
+    gunicorn_api_pids,
+)
 from tests.support.server import stop_server
 
 SCRIPTS = REPOSITORY_ROOT / "scripts"
@@ -161,6 +168,21 @@ class PulpInstance:
 
     def run_log(self) -> Path:
         return self.data_dir / "run.log"
+
+    def peer(self, versions: dict[str, str], started: float) -> Peer:
+        """This running Pulp as a benchmark peer (``started``: its ``time.monotonic()`` start)."""
+        plugin, core = versions.get("container", "?"), versions.get("core", "?")
+        return Peer(
+            name=self.name,
+            url=self.url,
+            credentials=ADMIN,
+            access_log=self.access_log,
+            log_format="gunicorn",
+            api_pids=gunicorn_api_pids(self.api_port),
+            stopper=self.stop,
+            version=f"pulp_container {plugin}, pulpcore {core}",
+            started_in_s=time.monotonic() - started,
+        )
 
     def status(self) -> dict[str, str]:
         response = requests.get(f"{self.url}/pulp/api/v3/status/", verify=False, timeout=30)

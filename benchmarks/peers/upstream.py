@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.peers import ADMIN, REPOSITORY_ROOT, WORK_DIR, Peer, gunicorn_api_pids
+from benchmarks.peers import REPOSITORY_ROOT, WORK_DIR, Peer
 from benchmarks.peers.pulp import LaunchError, PulpInstance
 from tests.support.server import ServerError, answers, logs_tail, stop_server
 
@@ -92,14 +92,4 @@ def launch(data_dir: Path | None = None) -> Peer:
     except BaseException:
         instance.stop()
         raise
-    return Peer(
-        name="upstream",
-        url=instance.url,
-        credentials=ADMIN,
-        access_log=instance.access_log,
-        log_format="gunicorn",
-        api_pids=gunicorn_api_pids(instance.api_port),
-        stopper=instance.stop,
-        version=f"pulp_container {versions['container']}, pulpcore {versions.get('core', '?')}",
-        started_in_s=time.monotonic() - started,
-    )
+    return instance.peer(versions, started)

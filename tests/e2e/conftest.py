@@ -112,7 +112,10 @@ def strict_registry(
 @pytest.fixture(scope="session")
 def shared_root() -> Iterator[Path]:
     """A directory that the unprivileged skopeo user can reach (pytest's tmp is root-only)."""
-    root = Path(tempfile.mkdtemp(prefix="pulp-e2e-"))
+    # podman names an image pulled from an OCI layout after its path, so every path segment
+    # must be a valid reference component: hex, not mkdtemp's letters and underscores.
+    root = Path(tempfile.gettempdir()) / f"pulp-e2e-{secrets.token_hex(4)}"
+    root.mkdir(mode=0o755)
     root.chmod(0o755)
     yield root
     shutil.rmtree(root, ignore_errors=True)
