@@ -7,8 +7,6 @@ transaction, no task, no byte copied. When it cannot, the caller gets a plain up
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 
@@ -16,7 +14,6 @@ from pulp_container.app.authorization import allowed_actions
 from pulp_container.app.exceptions import RegistryError
 from pulp_container.app.models import (
     Blob,
-    BlobTransfer,
     ContainerDistribution,
     ContainerRepository,
 )
@@ -32,9 +29,8 @@ from pulp_container.app.services.content import (
     in_version,
 )
 from pulp_container.app.services.repositories import repository_for_push
+from pulp_container.app.services.transfers import record_transfer
 from pulp_container.app.token_verification import Caller, may
-
-log = logging.getLogger(__name__)
 
 # How many repositories holding the blob an automatic mount looks at: the cost of a mount must
 # not grow with the number of repositories in the system.
@@ -139,29 +135,10 @@ def _linked(
     size = blob_size(blob) if saved else 0
     with transaction.atomic():
         add_pending(target, [blob])
-        BlobTransfer.objects.create(
-            repository_name=target.name,
-            digest=str(digest),
-            outcome=outcome,
-            reason=how,
-            bytes_saved=size,
-        )
-    log.info(
-        "blob mount: outcome=%s target=%s digest=%s via=%r bytes_saved=%d",
-        outcome,
-        target.name,
-        digest,
-        how,
-        size,
-    )
+        record_transfer(target.name, str(digest), outcome, reason=how, bytes_saved=size)
     return True
 
 
 def _fallback(target: ContainerRepository, digest: Digest, reason: str) -> bool:
-    BlobTransfer.objects.create(
-        repository_name=target.name, digest=str(digest), outcome="fallback", reason=reason
-    )
-    log.info(
-        "blob mount: outcome=fallback target=%s digest=%s reason=%r", target.name, digest, reason
-    )
+    record_transfer(target.name, str(digest), "fallback", reason=reason)
     return False

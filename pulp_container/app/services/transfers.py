@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.db.models import Count, Sum
 
 from pulp_container.app.models import BlobTransfer
+
+log = logging.getLogger(__name__)
+
+
+def record_transfer(
+    repository_name: str,
+    digest: str,
+    outcome: str,
+    reason: str = "",
+    bytes_received: int = 0,
+    bytes_saved: int = 0,
+) -> None:
+    """Record how a blob reached (or did not reach) a repository, and log it on one line.
+
+    One INSERT, without model hooks: this runs on every upload commit and every mount.
+    """
+    BlobTransfer.objects.bulk_create(
+        [
+            BlobTransfer(
+                repository_name=repository_name,
+                digest=digest,
+                outcome=outcome,
+                reason=reason,
+                bytes_received=bytes_received,
+                bytes_saved=bytes_saved,
+            )
+        ]
+    )
+    log.info(
+        "blob transfer: outcome=%s repository=%s digest=%s reason=%r received=%d saved=%d",
+        outcome,
+        repository_name,
+        digest,
+        reason,
+        bytes_received,
+        bytes_saved,
+    )
 
 
 def transfer_summary(repository_prefix: str | None = None, since: datetime | None = None) -> dict:

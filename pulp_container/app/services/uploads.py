@@ -17,9 +17,10 @@ from pulp_container.app.exceptions import (
     DigestInvalid,
     RangeInvalid,
 )
-from pulp_container.app.models import Blob, BlobTransfer, BlobUpload, ContainerRepository
+from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest
 from pulp_container.app.services.content import add_pending, find_blob
+from pulp_container.app.services.transfers import record_transfer
 
 
 def _hashed_algorithms() -> set[str]:
@@ -107,13 +108,8 @@ def commit_upload(
     blob = store_blob(digest, upload, digests)
     with transaction.atomic():
         add_pending(upload.repository, [blob])
-        BlobTransfer.objects.create(
-            repository_name=upload.repository.name,
-            digest=str(digest),
-            outcome="uploaded",
-            bytes_received=upload.offset,
-        )
         BlobUpload.objects.filter(pk=upload.pk).delete()
+    record_transfer(upload.repository.name, str(digest), "uploaded", bytes_received=upload.offset)
     return blob
 
 
