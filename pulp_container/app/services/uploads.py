@@ -109,7 +109,9 @@ def commit_upload(
     with transaction.atomic():
         add_pending(upload.repository, [blob])
         BlobUpload.objects.filter(pk=upload.pk).delete()
-    record_transfer(upload.repository.name, str(digest), "uploaded", bytes_received=upload.offset)
+        record_transfer(
+            upload.repository.name, str(digest), "uploaded", bytes_received=upload.offset
+        )
     return blob
 
 
