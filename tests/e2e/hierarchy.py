@@ -20,6 +20,7 @@ from tests.support.oci_images import (
     MEDIA_TYPE_MANIFEST,
     ImageInfo,
     Layer,
+    build_hierarchy,
     read_blob,
 )
 from tests.support.registry_http import RegistryHTTP, repository_scope
@@ -37,6 +38,19 @@ def fresh_seed() -> int:
     """Seeds unique to this run: the server's data persists, and a layer pushed by an earlier
     run would be found (and mounted or linked) instead of uploaded, spoiling the byte counts."""
     return secrets.randbelow(1 << 40) * 1000
+
+
+def fresh_hierarchy(layout: Path, base_layer_size: int, children: int, child_layer_size: int):
+    """A base of three gzip layers and ``children`` images on it, from seeds new to this run."""
+    seed = fresh_seed()
+    return build_hierarchy(
+        layout,
+        [gz(seed + i, base_layer_size) for i in range(3)],
+        children,
+        child_layer_size,
+        child_seed=seed + 100,
+        compressed=True,
+    )
 
 
 def skopeo_for(credentials: tuple[str, str], home: Path) -> Skopeo:

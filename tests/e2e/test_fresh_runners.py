@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.hierarchy import (
     KiB,
+    fresh_hierarchy,
     fresh_seed,
     gz,
     push_image_http,
@@ -28,7 +29,7 @@ from tests.e2e.hierarchy import (
 )
 from tests.e2e.test_push_pull import assert_pulled_intact
 from tests.support.container_tools import Podman
-from tests.support.oci_images import build_hierarchy, build_image
+from tests.support.oci_images import build_image
 from tests.support.pulp_api import blob_transfers, create_user, set_private
 from tests.support.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
@@ -42,16 +43,8 @@ def test_skopeo_children_from_fresh_caches_send_only_unique_bytes(
     repository_name: Callable[..., str],
 ) -> None:
     prefix = repository_name()
-    seed = fresh_seed()
     layout = work_dir / "src"
-    hierarchy = build_hierarchy(
-        layout,
-        [gz(seed + i, 512 * KiB) for i in range(3)],
-        CHILDREN,
-        128 * KiB,
-        child_seed=seed + 100,
-        compressed=True,
-    )
+    hierarchy = fresh_hierarchy(layout, 512 * KiB, CHILDREN, 128 * KiB)
     skopeo_for(registry.admin, skopeo_home("base")).copy(
         f"oci:{layout}:base", registry.reference(f"{prefix}/base", "v1")
     )
@@ -93,16 +86,8 @@ def _podman_hierarchy(
     prefix: str,
     pull_base_first: bool,
 ) -> None:
-    seed = fresh_seed()
     layout = work_dir / "src"
-    hierarchy = build_hierarchy(
-        layout,
-        [gz(seed + i, 256 * KiB) for i in range(3)],
-        3,
-        64 * KiB,
-        child_seed=seed + 100,
-        compressed=True,
-    )
+    hierarchy = fresh_hierarchy(layout, 256 * KiB, 3, 64 * KiB)
     builder = _fresh_podman(shared_root, registry, "base")
     builder.pull(f"oci:{layout}:base")
     builder.push(

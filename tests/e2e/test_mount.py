@@ -20,6 +20,7 @@ from tests.e2e.hierarchy import (
     KiB,
     MiB,
     copy_home,
+    fresh_hierarchy,
     fresh_seed,
     gz,
     monolithic_upload,
@@ -32,7 +33,7 @@ from tests.e2e.hierarchy import (
 )
 from tests.e2e.test_push_pull import assert_pulled_intact
 from tests.support.container_tools import Podman, Skopeo
-from tests.support.oci_images import build_hierarchy, build_image, read_blob
+from tests.support.oci_images import build_image, read_blob
 from tests.support.pulp_api import (
     blob_transfers,
     create_user,
@@ -57,16 +58,8 @@ def test_skopeo_hierarchy_push_mounts_every_shared_layer(
     repository_name: Callable[..., str],
 ) -> None:
     prefix = repository_name()
-    seed = fresh_seed()
     layout = work_dir / "src"
-    hierarchy = build_hierarchy(
-        layout,
-        [gz(seed + i, 512 * KiB) for i in range(3)],
-        CHILDREN,
-        128 * KiB,
-        child_seed=seed + 100,
-        compressed=True,
-    )
+    hierarchy = fresh_hierarchy(layout, 512 * KiB, CHILDREN, 128 * KiB)
     client = skopeo_for(registry.admin, skopeo_home("hierarchy"))  # one cache, remembering
 
     client.copy(f"oci:{layout}:base", strict_registry.reference(f"{prefix}/base", "v1"))
@@ -105,16 +98,8 @@ def test_podman_hierarchy_push_mounts_every_shared_layer(
     repository_name: Callable[..., str],
 ) -> None:
     prefix = repository_name()
-    seed = fresh_seed()
     layout = work_dir / "src"
-    hierarchy = build_hierarchy(
-        layout,
-        [gz(seed + i, 256 * KiB) for i in range(3)],
-        CHILDREN,
-        64 * KiB,
-        child_seed=seed + 100,
-        compressed=True,
-    )
+    hierarchy = fresh_hierarchy(layout, 256 * KiB, CHILDREN, 64 * KiB)
     # One podman storage and one blob-info cache for the whole hierarchy, as on a build host.
     state = Path(tempfile.mkdtemp(prefix="pm-h-", dir=shared_root))
     podman = Podman(state, registry.admin, blob_info_cache=state / "cache")
@@ -164,16 +149,8 @@ def test_user_who_may_not_read_the_base_pushes_through_uploads(
     repository_name: Callable[..., str],
 ) -> None:
     prefix = repository_name()
-    seed = fresh_seed()
     layout = work_dir / "src"
-    hierarchy = build_hierarchy(
-        layout,
-        [gz(seed + i, 128 * KiB) for i in range(3)],
-        1,
-        64 * KiB,
-        child_seed=seed + 100,
-        compressed=True,
-    )
+    hierarchy = fresh_hierarchy(layout, 128 * KiB, 1, 64 * KiB)
     admin_home = skopeo_home("admin")
     skopeo_for(registry.admin, admin_home).copy(
         f"oci:{layout}:base", strict_registry.reference(f"{prefix}/base", "v1")
