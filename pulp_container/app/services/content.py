@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Exists, F, Model, Q
+from django.db.models import Exists, F, Model, OuterRef, Q
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
 from pulp_container.app.exceptions import BlobUnknown
-from pulp_container.app.models import Blob, ContainerRepository, Manifest, PendingContent
+from pulp_container.app.models import Blob, ContainerRepository, PendingContent
 from pulp_container.app.oci import Digest
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
@@ -52,9 +52,17 @@ def find_blob(digest: Digest) -> Blob | None:
     )
 
 
-def blob_in_repository(repository: ContainerRepository, digest: Digest) -> Blob | None:
-    blob = find_blob(digest)
-    return blob if blob is not None and in_repository(repository, blob) else None
+def held_by(repository: ContainerRepository, model, digests) -> dict[str, Content]:
+    """Of the ``model`` units (Blob or Manifest) with these digests, those the repository holds,
+    committed or pending, by digest: one query whatever the number of digests."""
+    committed = RepositoryContent.objects.filter(
+        repository_id=repository.pk, content_id=OuterRef("pk"), version_removed__isnull=True
+    )
+    pending = PendingContent.objects.filter(repository_id=repository.pk, content_id=OuterRef("pk"))
+    held = model.objects.filter(digest__in=[str(d) for d in digests]).filter(
+        Exists(committed) | Exists(pending)
+    )
+    return {unit.digest: unit for unit in held}
 
 
 def blob_for_pull(target: PullTarget, digest: Digest, with_pending: bool = True) -> Blob | None:
@@ -68,11 +76,6 @@ def blob_for_pull(target: PullTarget, digest: Digest, with_pending: bool = True)
     if target.version is not None and in_version(target.version, blob):
         return blob
     return None
-
-
-def manifest_in_repository(repository: ContainerRepository, digest: Digest) -> Manifest | None:
-    manifest = Manifest.objects.filter(digest=str(digest)).first()
-    return manifest if manifest is not None and in_repository(repository, manifest) else None
 
 
 def add_pending(repository: ContainerRepository, contents: Iterable[Model]) -> None:

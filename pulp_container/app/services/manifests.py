@@ -24,9 +24,8 @@ from pulp_container.app.models import (
 )
 from pulp_container.app.oci import Digest, Reference
 from pulp_container.app.services.content import (
-    blob_in_repository,
+    held_by,
     in_version,
-    manifest_in_repository,
 )
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
@@ -48,10 +47,6 @@ class ParsedManifest:
     media_type: str
     body: bytes
     document: dict[str, Any]
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_MANIFEST_TYPES
 
     def config_digest(self) -> Digest | None:
         config = self.document.get("config")
@@ -145,28 +140,17 @@ def store_manifest(
 def _referenced_content(
     repository: ContainerRepository, parsed: ParsedManifest
 ) -> tuple[Blob | None, list[Blob], list[Manifest]]:
-    missing: list[str] = []
-    config = None
-    if (config_digest := parsed.config_digest()) is not None:
-        config = blob_in_repository(repository, config_digest)
-        if config is None:
-            missing.append(str(config_digest))
-    layers = []
-    for digest in parsed.layer_digests():
-        blob = blob_in_repository(repository, digest)
-        if blob is None:
-            missing.append(str(digest))
-        else:
-            layers.append(blob)
-    listed = []
-    for digest in parsed.listed_digests():
-        child = manifest_in_repository(repository, digest)
-        if child is None:
-            missing.append(str(digest))
-        else:
-            listed.append(child)
+    config_digest = parsed.config_digest()
+    blob_digests = [*parsed.layer_digests(), *([config_digest] if config_digest else [])]
+    blobs = held_by(repository, Blob, blob_digests)
+    children = held_by(repository, Manifest, parsed.listed_digests())
+    missing = [str(d) for d in blob_digests if str(d) not in blobs]
+    missing += [str(d) for d in parsed.listed_digests() if str(d) not in children]
     if missing:
         raise ManifestBlobUnknown({"unknown": missing})
+    config = blobs[str(config_digest)] if config_digest else None
+    layers = [blobs[str(d)] for d in parsed.layer_digests()]
+    listed = [children[str(d)] for d in parsed.listed_digests()]
     return config, layers, listed
 
 
