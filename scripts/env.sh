@@ -8,7 +8,9 @@
 #   PULP_CONTENT_PORT    24816      content app (blob bytes), HTTP
 #   PULP_ADMIN_PASSWORD  password   password of the `admin` user
 #   PULP_DATA_DIR        .pulp      all state: settings, keys, TLS, media, logs, embedded PostgreSQL
-#   PULP_DB_PORT         API+3      TCP port of the embedded PostgreSQL cluster (127.0.0.1)
+#   PULP_DB_PORT         API+3      TCP port of the embedded PostgreSQL cluster (127.0.0.1); it
+#                                   asks a password (SCRAM), generated once into
+#                                   $PULP_DATA_DIR/secrets/db_password (pulp_embedded_db_password)
 #   PULP_API_WORKERS     4          gunicorn processes of pulpcore-api
 #   PULP_TOKEN_AUTH_DISABLED false  disable the registry token server (anonymous push/pull)
 #
@@ -62,11 +64,15 @@ else
     DB_PORT="$PULP_DB_PORT"
     DB_NAME=pulp
     DB_USER=postgres
+    # Set by pulp_embedded_db_password (scripts that need it call it: it creates the file).
     DB_PASSWORD=""
 fi
 
 # Layout of the data folder.
 PULP_SETTINGS_FILE="$PULP_DATA_DIR/settings.py"
+PULP_SECRETS_DIR="$PULP_DATA_DIR/secrets"
+# Password of the `postgres` superuser of the embedded cluster (made once, mode 0600).
+PULP_DB_PASSWORD_FILE="$PULP_SECRETS_DIR/db_password"
 PULP_LOG_DIR="$PULP_DATA_DIR/logs"
 PULP_TLS_DIR="$PULP_DATA_DIR/tls"
 PULP_KEYS_DIR="$PULP_DATA_DIR/keys"
@@ -110,3 +116,29 @@ pulp_die() {
 }
 # True when something accepts TCP connections on 127.0.0.1:$1.
 pulp_port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The password of the embedded cluster's `postgres` role: generated once (64 hex digits, from
+# /dev/urandom) into $PULP_DB_PASSWORD_FILE (mode 0600 in the 0700 secrets folder) and reused.
+# Sets DB_PASSWORD. The file is created with link(2), so concurrent callers agree on one value.
+pulp_embedded_db_password() {
+    [[ "$PULP_EMBEDDED_DB" == 1 ]] || return 0
+    if [[ ! -s "$PULP_DB_PASSWORD_FILE" ]]; then
+        local tmp
+        install -d -m 700 "$PULP_SECRETS_DIR"
+        tmp="$(mktemp "$PULP_SECRETS_DIR/.db_password.XXXXXX")" # mode 0600
+        od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$tmp"
+        [[ -s "$tmp" ]] || {
+            rm -f "$tmp"
+            pulp_die "could not generate a database password in $PULP_SECRETS_DIR"
+        }
+        if [[ -e "$PULP_DB_PASSWORD_FILE" && ! -s "$PULP_DB_PASSWORD_FILE" ]]; then
+            rm -f "$PULP_DB_PASSWORD_FILE"
+        fi
+        ln "$tmp" "$PULP_DB_PASSWORD_FILE" 2>/dev/null || true
+        rm -f "$tmp"
+    fi
+    chmod 600 "$PULP_DB_PASSWORD_FILE"
+    DB_PASSWORD="$(<"$PULP_DB_PASSWORD_FILE")"
+    [[ -n "$DB_PASSWORD" && "$DB_PASSWORD" != *$'\n'* ]] ||
+        pulp_die "$PULP_DB_PASSWORD_FILE must hold the password on one line; delete it to make a new one"
+}

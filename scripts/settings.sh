@@ -4,6 +4,8 @@
 #   settings.py                          pulpcore (dynaconf) settings, rewritten at every call
 #   secrets/secret_key                   Django SECRET_KEY                     (made once)
 #   secrets/database_fields.symmetric.key  DB_ENCRYPTION_KEY (Fernet key)      (made once)
+#   secrets/db_password                  password of the embedded PostgreSQL's `postgres` role
+#                                        (made once; unused with PULP_DATABASE_HOST)
 #   keys/private.pem, keys/public.pem    EC P-256 key pair signing registry tokens (made once,
 #                                        unless PULP_PRIVATE_KEY_PATH/PULP_PUBLIC_KEY_PATH are set)
 #   tls/ca.crt, tls/ca.key               a local certificate authority       (made once)
@@ -30,6 +32,9 @@ if [[ ! -s "$db_key_file" ]]; then
     # Fernet key: 32 random bytes, urlsafe base64.
     (umask 077 && openssl rand 32 | base64 | tr '+/' '-_' | tr -d '\n' >"$db_key_file")
 fi
+# Embedded PostgreSQL: its password goes into DATABASES (settings.py is mode 0600). An external
+# database (PULP_DATABASE_HOST) keeps PULP_DATABASE_PASSWORD, set by env.sh.
+pulp_embedded_db_password
 
 # Token signing keys (ES256 = ECDSA P-256 + SHA-256).
 if [[ -n "${PULP_PRIVATE_KEY_PATH:-}" || -n "${PULP_PUBLIC_KEY_PATH:-}" ]]; then
