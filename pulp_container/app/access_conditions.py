@@ -1,19 +1,23 @@
-"""Access-policy conditions of the REST API that ask the registry's decision (authorization.py).
+"""Access-policy conditions of the REST API: each asks the registry's decision (authorization.py).
 
-A role gives the same rights in both APIs: whoever may pull a name through ``/v2/`` may see its
-repository here, whoever may push to it may tag, whoever may delete from it may remove images
-and delete the repository. Conditions are named in ``DEFAULT_ACCESS_POLICY`` statements as
+A role gives the same rights in both APIs: whoever may pull a repository through ``/v2/`` may see
+it here, whoever may push to it may tag, whoever may delete from it may remove images and delete
+the repository. Rights on a repository come from its own name, never from another distribution
+that serves it. Conditions are named in ``DEFAULT_ACCESS_POLICY`` statements as
 ``<function>:<action>`` with action one of ``pull``, ``push``, ``delete``; drf-access-policy
 calls them as ``function(request, view, action, argument)`` and each returns a bool.
 """
 
 from __future__ import annotations
 
-from pulp_container.app.services.repository_operations import (
+from pulp_container.app.authorization import (
+    allowed_actions,
     distribution_actions,
-    name_actions,
+    may_serve,
     repository_actions,
 )
+from pulp_container.app.exceptions import NameInvalid
+from pulp_container.app.oci import RepositoryName
 
 
 def has_repository_action(request, view, action: str, registry_action: str) -> bool:
@@ -28,17 +32,15 @@ def has_parent_repository_action(request, view, action: str, registry_action: st
 
 
 def has_distribution_action(request, view, action: str, registry_action: str) -> bool:
-    """The caller may take ``registry_action`` on the name the distribution in the URL serves."""
+    """The caller may take ``registry_action`` on the name of the distribution in the URL."""
     return registry_action in distribution_actions(request.user, view.get_object())
 
 
 def may_serve_requested_content(request, view, action: str, registry_action: str) -> bool:
-    """For a distribution's create or update: the caller may ``registry_action`` the requested
-    name (what a first push there needs), and may pull the repository it would serve.
-
-    Without the second rule a user could publish, under a name of theirs, a private repository
-    they cannot read.
-    """
+    """For a distribution's create or update: the caller may push to the requested name (what a
+    first push there needs) and, when the distribution would serve another name's repository,
+    push to that repository as well. Without the second rule a user could publish another's
+    repository under a name of theirs and take rights on it there."""
     if request.user.is_superuser:
         return True
     instance = view.get_object() if view.detail else None
@@ -48,20 +50,24 @@ def may_serve_requested_content(request, view, action: str, registry_action: str
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     base_path = data.get("base_path", instance.base_path if instance else None)
-    if base_path is None or registry_action not in name_actions(request.user, base_path):
+    if base_path is None:
         return False
-    repository = data.get("repository")
-    if repository is None and data.get("repository_version") is not None:
-        repository = data["repository_version"].repository
-    if repository is None:
-        return True
-    return "pull" in repository_actions(request.user, repository.cast())
+    if "repository" in data or "repository_version" in data:
+        repository = data.get("repository")
+        if repository is None and data.get("repository_version") is not None:
+            repository = data["repository_version"].repository
+    else:
+        repository = instance.repository if instance else None
+    return may_serve(request.user, base_path, repository.cast() if repository else None)
 
 
 def may_create_repository(request, view, action: str, registry_action: str) -> bool:
     """The caller may ``registry_action`` the requested repository name (a first push there)."""
-    name = request.data.get("name")
-    return isinstance(name, str) and registry_action in name_actions(request.user, name)
+    try:
+        name = RepositoryName.parse(request.data.get("name"))
+    except (NameInvalid, TypeError):
+        return False
+    return registry_action in allowed_actions(request.user, name)
 
 
 def is_own_namespace(request, view, action: str) -> bool:

@@ -90,6 +90,12 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
+class TokenRequestTooLarge(Unsupported):
+    """A token request naming more scopes, or asking for a larger token, than the limits."""
+
+    status = 400
+
+
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
 

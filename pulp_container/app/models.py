@@ -1,7 +1,10 @@
 """Domain models: blobs, manifests, tags, namespaces, repositories, distributions, uploads."""
 
+from aiohttp.web import HTTPNotFound
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
 from pulpcore.plugin.models import (
     AutoAddObjPermsMixin,
     BaseModel,
@@ -11,6 +14,7 @@ from pulpcore.plugin.models import (
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
 from pulpcore.plugin.util import get_domain_pk
+from rest_framework.exceptions import ValidationError
 
 
 def domain_field() -> models.ForeignKey:
@@ -128,7 +132,11 @@ class PendingContent(models.Model):
 
 
 class ContainerDistribution(Distribution, AutoAddObjPermsMixin):
-    """Makes a repository reachable at a registry name (``base_path``)."""
+    """Makes a repository reachable at a registry name (``base_path``).
+
+    Its content is served by the registry (``/v2/``), which asks the access decision; the content
+    app lists none of these distributions (``hidden``) and serves nothing of them.
+    """
 
     TYPE = "container"
 
@@ -145,6 +153,34 @@ class ContainerDistribution(Distribution, AutoAddObjPermsMixin):
             ("delete_images", "Can delete images from the distribution's repository"),
             ("manage_roles_containerdistribution", "Can manage roles on container distributions"),
         ]
+
+    def save(self, *args, **kwargs):
+        self.hidden = True
+        super().save(*args, **kwargs)
+
+    def content_handler(self, path):
+        """The content app's door: closed. It knows nothing of registry permissions."""
+        raise HTTPNotFound(text=CONTENT_APP_REFUSAL)
+
+
+CONTENT_APP_REFUSAL = "Container content is pulled through the registry API (/v2/), not here.\n"
+
+
+@receiver(pre_save)
+def _no_other_distribution_serves_containers(sender, instance, **kwargs):
+    """No distribution of another type (a file distribution, say) may serve a container
+    repository: the content app would hand its bytes to anyone, around the access decision."""
+    if not isinstance(instance, Distribution) or isinstance(instance, ContainerDistribution):
+        return
+    served = [instance.repository, getattr(instance.repository_version, "repository", None)]
+    publication = getattr(instance, "publication", None)
+    if publication is not None:
+        served.append(publication.repository_version.repository)
+    container = ContainerRepository.get_pulp_type()
+    if any(repository is not None and repository.pulp_type == container for repository in served):
+        raise ValidationError(
+            {"repository": "A container repository is served only by container distributions."}
+        )
 
 
 class BlobUpload(BaseModel):

@@ -10,6 +10,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
+from pulp_container.app.authorization import Caller
 from pulp_container.app.exceptions import (
     BlobUnknown,
     ManifestInvalid,
@@ -28,7 +29,7 @@ from pulp_container.app.oci import (
     negotiate_media_type,
 )
 from pulp_container.app.request_body import body_stream
-from pulp_container.app.scopes import PUSH, Resource, required_access
+from pulp_container.app.scopes import Resource, required_access
 from pulp_container.app.services import (
     content,
     listings,
@@ -38,7 +39,7 @@ from pulp_container.app.services import (
     repository_operations,
     uploads,
 )
-from pulp_container.app.token_verification import Caller, authorize, identify, may
+from pulp_container.app.token_verification import authorize, identify
 from pulp_container.constants import (
     API_VERSION_HEADER,
     API_VERSION_VALUE,
@@ -172,25 +173,15 @@ class BlobView(RegistryView):
 
     def _find(self, digest: str):
         parsed = Digest.parse(digest)
-        # HEAD sees a push in progress (so HEAD 200 means a mount will work); GET serves its
-        # bytes only to those who may push there: pending content is not yet pullable.
-        with_pending = self.request.method == "HEAD" or may(self.caller, self.name, PUSH)
-        try:
-            target = repositories.pull_target(self.name)
-            blob = content.blob_for_pull(target, parsed, with_pending)
-        except NameUnknown:
-            blob = None
-        if blob is None:
-            blob = mounts.link_on_head(self.caller, self.name, parsed)
+        blob = mounts.find_blob_for(self.caller, self.name, parsed)
         if blob is None:
             raise BlobUnknown(f"blob {parsed} is unknown to {self.name}")
         return parsed, blob
 
     def head(self, request, name, digest):
         parsed, blob = self._find(digest)
-        size = content.blob_size(blob)
         response = HttpResponse(status=200, content_type="application/octet-stream")
-        response["Content-Length"] = str(size)
+        response["Content-Length"] = str(blob.size)
         response[CONTENT_DIGEST_HEADER] = str(parsed)
         return response
 

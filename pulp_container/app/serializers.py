@@ -2,6 +2,8 @@
 
 from gettext import gettext as _
 
+from django.contrib.auth.models import AnonymousUser
+from pulpcore.plugin.models import RepositoryContent
 from pulpcore.plugin.serializers import (
     DetailRelatedField,
     DistributionSerializer,
@@ -14,8 +16,10 @@ from pulpcore.plugin.serializers import (
 from rest_framework import serializers
 
 from pulp_container.app import models
+from pulp_container.app.authorization import grants_of, repositories_with
 from pulp_container.app.exceptions import DigestInvalid, NameInvalid
 from pulp_container.app.oci import TAG_PATTERN, Digest, RepositoryName
+from pulp_container.app.scopes import PULL
 
 # RegexField searches; a tag must match whole.
 _TAG = rf"^{TAG_PATTERN.pattern}$"
@@ -49,8 +53,15 @@ class ManifestSerializer(NoArtifactContentSerializer):
     )
 
     def get_referrers(self, manifest) -> list[str]:
+        """Referrers in repositories the caller may pull: a digest is a fact about a repository."""
+        request = self.context.get("request")
+        user = request.user if request is not None else AnonymousUser()
+        readable = repositories_with(grants_of(user), PULL).values("pk")
+        held = RepositoryContent.objects.filter(
+            repository_id__in=readable, version_removed__isnull=True
+        ).values("content_id")
         return list(
-            models.Manifest.objects.filter(subject=manifest.digest)
+            models.Manifest.objects.filter(subject=manifest.digest, pk__in=held)
             .order_by("digest")
             .values_list("digest", flat=True)
         )
@@ -159,6 +170,16 @@ class ContainerDistributionSerializer(DistributionSerializer):
     registry_path = serializers.SerializerMethodField(
         read_only=True, help_text=_("The name to pull: <registry host>/<base_path>")
     )
+    base_url = serializers.SerializerMethodField(
+        read_only=True,
+        help_text=_(
+            "The registry URL of the name, under which its /v2/ endpoints are: pulls go through "
+            "the registry and its access decision, never through the content app"
+        ),
+    )
+    hidden = serializers.BooleanField(
+        read_only=True, help_text=_("Always true: the content app does not serve this")
+    )
     namespace = serializers.SlugRelatedField(read_only=True, slug_field="name")
 
     repository = DetailRelatedField(
@@ -189,9 +210,16 @@ class ContainerDistributionSerializer(DistributionSerializer):
         return version
 
     def get_registry_path(self, distribution) -> str:
+        return f"{self._registry_host()}/{distribution.base_path}"
+
+    def get_base_url(self, distribution) -> str:
         request = self.context.get("request")
-        host = request.get_host() if request is not None else "localhost"
-        return f"{host}/{distribution.base_path}"
+        scheme = request.scheme if request is not None else "https"
+        return f"{scheme}://{self._registry_host()}/v2/{distribution.base_path}/"
+
+    def _registry_host(self) -> str:
+        request = self.context.get("request")
+        return request.get_host() if request is not None else "localhost"
 
     class Meta:
         fields = DistributionSerializer.Meta.fields + ("private", "registry_path", "namespace")

@@ -4,6 +4,9 @@
 TOKEN_AUTH_DISABLED = False
 # The realm clients are sent to for tokens; None means "<scheme>://<host>/token/" of the request.
 TOKEN_SERVER = None
+# The audience of registry tokens, named in challenges: tokens for another service are refused,
+# whatever Host header a client sends. Give every API host of one registry the same value.
+TOKEN_SERVICE = "pulp-container"
 TOKEN_SIGNATURE_ALGORITHM = "ES256"
 PUBLIC_KEY_PATH = None
 PRIVATE_KEY_PATH = None
@@ -13,6 +16,10 @@ TOKEN_EXPIRATION_TIME = 300
 TOKEN_REFRESH_EXPIRATION_TIME = 30 * 24 * 3600
 # Seconds of clock skew tolerated when a token is checked.
 TOKEN_LEEWAY = 30
+# A token request names at most this many scopes, and a token is at most this many bytes
+# (proxies commonly refuse request headers over 8 KiB); beyond them the answer is 400.
+TOKEN_MAX_SCOPES = 32
+TOKEN_MAX_BYTES = 8192
 
 # Link a blob into a repository when a client who may push there asks whether it exists (HEAD)
 # and it sits in another repository the client may pull: fresh CI runners then skip the upload.

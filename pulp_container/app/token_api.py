@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
@@ -16,10 +17,16 @@ from rest_framework.views import APIView
 
 from pulp_container.app.authorization import grant_scopes
 from pulp_container.app.credentials import password_fingerprint, verify_credentials
-from pulp_container.app.exceptions import RegistryError, Unauthorized, Unsupported, render_error
+from pulp_container.app.exceptions import (
+    RegistryError,
+    TokenRequestTooLarge,
+    Unauthorized,
+    Unsupported,
+    render_error,
+)
 from pulp_container.app.registry_api import HandBuiltResponses
 from pulp_container.app.scopes import Scope
-from pulp_container.app.token_verification import basic_credentials
+from pulp_container.app.token_verification import basic_credentials, service_name
 from pulp_container.app.tokens import (
     TokenInvalid,
     issue_refresh_token,
@@ -41,27 +48,34 @@ class TokenView(APIView):
 
     def get(self, request):
         params = request.query_params
+        _within_limits(params.getlist("scope"))
         credentials = basic_credentials(request._request)
         user = _password_user(*credentials) if credentials else None
         offline = params.get("offline_token", "").lower() == "true"
-        return _answer(request, user, params.getlist("scope"), params.get("service"), offline)
+        return _answer(request, user, params.getlist("scope"), offline)
 
     def post(self, request):
         form = request.data
+        scopes = form.getlist("scope") if hasattr(form, "getlist") else [form.get("scope", "")]
+        _within_limits(scopes)
         grant_type = form.get("grant_type", "")
         if grant_type == "password":
             user = _password_user(form.get("username", ""), form.get("password", ""))
         elif grant_type == "refresh_token":
-            user = _refresh_user(form.get("refresh_token", ""), _service(request, form))
+            user = _refresh_user(form.get("refresh_token", ""))
         else:
             raise Unsupported(f"grant_type {grant_type!r} is not supported")
         offline = form.get("access_type") == "offline"
-        scopes = form.getlist("scope") if hasattr(form, "getlist") else [form.get("scope", "")]
-        return _answer(request, user, scopes, form.get("service"), offline)
+        return _answer(request, user, scopes, offline)
 
 
-def _service(request, params) -> str:
-    return params.get("service") or request.get_host()
+def _within_limits(raw_scopes: list[str]) -> None:
+    """Refuse, before any work, a request for more scopes than a push or a mount needs."""
+    count = sum(len(raw.split()) for raw in raw_scopes)
+    if count > settings.TOKEN_MAX_SCOPES:
+        raise TokenRequestTooLarge(
+            f"a token request may name at most {settings.TOKEN_MAX_SCOPES} scopes ({count} given)"
+        )
 
 
 def _password_user(username: str, password: str):
@@ -71,9 +85,9 @@ def _password_user(username: str, password: str):
     return user
 
 
-def _refresh_user(raw: str, service: str):
+def _refresh_user(raw: str):
     try:
-        username, fingerprint = verify_refresh_token(raw, service)
+        username, fingerprint = verify_refresh_token(raw, service_name())
     except TokenInvalid as error:
         raise Unauthorized(f"invalid refresh token: {error}") from None
     user = get_user_model().objects.filter(username=username, is_active=True).first()
@@ -82,12 +96,20 @@ def _refresh_user(raw: str, service: str):
     return user
 
 
-def _answer(request, user, raw_scopes: list[str], service: str | None, offline: bool):
-    service = service or request.get_host()
+def _answer(request, user, raw_scopes: list[str], offline: bool):
+    """The token for what was asked, cut down to what the user may do. Its audience is the
+    configured service whatever the client named: clients echo the challenge's service."""
+    service = service_name()
     requested = Scope.parse_many(raw_scopes)
     subject = user.get_username() if user is not None else ""
-    granted = grant_scopes(user, requested) if user is not None else _anonymous(requested)
-    token, expires_in, issued_at = issue_token(subject, service, granted)
+    password = password_fingerprint(user) if user is not None else ""
+    granted = grant_scopes(user if user is not None else AnonymousUser(), requested)
+    token, expires_in, issued_at = issue_token(subject, service, granted, password)
+    if len(token) > settings.TOKEN_MAX_BYTES:
+        raise TokenRequestTooLarge(
+            f"the token would be {len(token)} bytes, over {settings.TOKEN_MAX_BYTES}: ask for "
+            "fewer or shorter scopes"
+        )
     body = {
         "token": token,
         "access_token": token,
@@ -97,7 +119,3 @@ def _answer(request, user, raw_scopes: list[str], service: str | None, offline: 
     if offline and user is not None:
         body["refresh_token"] = issue_refresh_token(subject, service, password_fingerprint(user))
     return JsonResponse(body)
-
-
-def _anonymous(requested: list[Scope]) -> list[Scope]:
-    return grant_scopes(AnonymousUser(), requested)

@@ -9,36 +9,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 
-from pulp_container.app.authorization import allowed_actions
-from pulp_container.app.credentials import verify_credentials
+from pulp_container.app.authorization import Caller
+from pulp_container.app.credentials import password_fingerprint, verify_credentials
 from pulp_container.app.exceptions import Denied, Unauthorized
 from pulp_container.app.oci import RepositoryName
 from pulp_container.app.scopes import Scope
-from pulp_container.app.tokens import TokenInvalid, VerifiedToken, verify_token
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The caller of one request: a user, and the token they presented if any."""
-
-    user: AbstractBaseUser | AnonymousUser
-    token: VerifiedToken | None = None
+from pulp_container.app.tokens import TokenInvalid, verify_token
 
 
 def token_auth_enabled() -> bool:
     return not settings.TOKEN_AUTH_DISABLED
 
 
-def service_name(request: HttpRequest) -> str:
-    """The audience of our tokens: the registry's host as clients address it."""
-    return request.get_host()
+def service_name() -> str:
+    """The audience of our tokens: the configured service, whatever Host a client sends."""
+    return settings.TOKEN_SERVICE
 
 
 def token_realm(request: HttpRequest) -> str:
@@ -48,7 +39,7 @@ def token_realm(request: HttpRequest) -> str:
 def challenge(request: HttpRequest, required: list[Scope], error: str = "") -> str:
     if not token_auth_enabled():
         return 'Basic realm="pulp"'
-    parts = [f'realm="{token_realm(request)}"', f'service="{service_name(request)}"']
+    parts = [f'realm="{token_realm(request)}"', f'service="{service_name()}"']
     if required:
         parts.append(f'scope="{" ".join(str(scope) for scope in required)}"')
     if error:
@@ -73,10 +64,11 @@ def identify(request: HttpRequest, required: list[Scope]) -> Caller:
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer" and token_auth_enabled():
         try:
-            token = verify_token(value.strip(), service_name(request))
+            token = verify_token(value.strip(), service_name())
+            user = _token_user(token.subject, token.password)
         except TokenInvalid as error:
             raise Unauthorized(str(error), challenge(request, required, "invalid_token")) from None
-        return Caller(_user_named(token.subject), token)
+        return Caller(user, token)
     credentials = basic_credentials(request)
     if credentials is not None:
         user = verify_credentials(*credentials)
@@ -86,19 +78,15 @@ def identify(request: HttpRequest, required: list[Scope]) -> Caller:
     return Caller(AnonymousUser())
 
 
-def _user_named(username: str) -> AbstractBaseUser | AnonymousUser:
+def _token_user(username: str, password: str) -> AbstractBaseUser | AnonymousUser:
+    """The user a token was issued to, still active and with the password it was issued under:
+    deleting, deactivating or re-passwording a user ends their tokens at the next request."""
     if not username:
         return AnonymousUser()
     user = get_user_model().objects.filter(username=username, is_active=True).first()
-    return user if user is not None else AnonymousUser()
-
-
-def may(caller: Caller, name: RepositoryName, action: str) -> bool:
-    """Whether ``caller`` may take ``action`` on ``name``: by their token when they present one,
-    else by Pulp's permissions."""
-    if caller.token is not None:
-        return caller.token.grants(Scope("repository", name.value, frozenset({action})))
-    return action in allowed_actions(caller.user, name)
+    if user is None or password_fingerprint(user) != password:
+        raise TokenInvalid("the token's user is no longer active or changed password")
+    return user
 
 
 def authorize(
@@ -122,8 +110,7 @@ def authorize(
             if not caller.user.is_authenticated:
                 raise Unauthorized("authentication required", challenge(request, required))
             continue
-        granted = allowed_actions(caller.user, RepositoryName(scope.name))
-        if not scope.actions <= granted:
+        if not scope.actions <= caller.actions_on(scope.name):
             if not caller.user.is_authenticated:
                 raise Unauthorized("authentication required", challenge(request, required))
             raise Denied(f"{caller.user.get_username()} may not {','.join(scope.actions)} {name}")

@@ -30,6 +30,8 @@ class TokenInvalid(Exception):
 class VerifiedToken:
     subject: str
     access: tuple[Scope, ...]
+    # The fingerprint of the subject's password when the token was issued ("" if anonymous).
+    password: str = ""
 
     def grants(self, required: Scope) -> bool:
         return any(
@@ -67,11 +69,19 @@ def _claims(subject: str, audience: str, lifetime: int) -> dict[str, Any]:
     }
 
 
-def issue_token(subject: str, service: str, access: list[Scope]) -> tuple[str, int, int]:
-    """A signed token granting ``access``; returns (token, expires_in, issued_at)."""
+def issue_token(
+    subject: str, service: str, access: list[Scope], password_mac: str = ""
+) -> tuple[str, int, int]:
+    """A signed token granting ``access``; returns (token, expires_in, issued_at).
+
+    ``password_mac`` binds the token to the subject's current password: the verifier refuses it
+    once the password changed.
+    """
     lifetime = int(settings.TOKEN_EXPIRATION_TIME)
     claims = _claims(subject, service, lifetime)
     claims["access"] = [scope.to_claim() for scope in access]
+    if password_mac:
+        claims["pwd"] = password_mac
     return jwt.encode(claims, _private_key(), algorithm=_algorithm()), lifetime, claims["iat"]
 
 
@@ -106,7 +116,8 @@ def verify_token(raw: str, service: str) -> VerifiedToken:
             continue
         actions = entry.get("actions") or []
         access.append(Scope(str(entry.get("type")), str(entry.get("name")), frozenset(actions)))
-    return VerifiedToken(subject=claims["sub"], access=tuple(access))
+    password = claims.get("pwd", "")
+    return VerifiedToken(subject=claims["sub"], access=tuple(access), password=str(password))
 
 
 def verify_refresh_token(raw: str, service: str) -> tuple[str, str]:

@@ -26,8 +26,9 @@ from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 
-from pulp_container.app import models, serializers, tasks
+from pulp_container.app import authorization, models, serializers, tasks
 from pulp_container.app.oci import Digest
+from pulp_container.app.scopes import PULL
 from pulp_container.app.services import repository_operations
 
 
@@ -220,7 +221,7 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
     }
 
     def scope_queryset(self, qs):
-        return repository_operations.visible_repositories(self.request.user, qs)
+        return authorization.repositories_with(authorization.grants_of(self.request.user), PULL, qs)
 
     @extend_schema(
         description="Trigger a task that deletes the repository and the distributions serving "
@@ -357,4 +358,5 @@ class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
     }
 
     def scope_queryset(self, qs):
-        return repository_operations.visible_distributions(self.request.user, qs)
+        grants = authorization.grants_of(self.request.user)
+        return authorization.distributions_with(grants, PULL, qs)

@@ -38,8 +38,8 @@ from pulp_container.constants import (
 )
 from tests.support.oci_images import sha256_digest
 
-# The audience of tokens is the host clients address; Django's test client calls it this.
-SERVICE = "testserver"
+# The audience of tokens: the configured service (TOKEN_SERVICE), whatever Host clients send.
+SERVICE = "pulp-container"
 
 NAMESPACE_ROLES = {
     "owner": "container.containernamespace_owner",

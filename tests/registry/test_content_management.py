@@ -123,12 +123,17 @@ def test_a_rejected_post_leaves_no_repository_behind(admin_registry):
     assert not ContainerRepository.objects.filter(name="alice/never").exists()
 
 
-def test_pending_bytes_are_served_to_pushers_only(admin_registry, registry, dave):
-    """HEAD shows a push in progress to readers (a mount would work); GET waits for the commit."""
+def test_pending_blobs_are_seen_by_pushers_only_and_head_and_get_agree(
+    admin, admin_registry, registry, dave
+):
+    """A push in progress is its pushers' until a manifest commits it: a reader gets 404 from
+    HEAD and GET alike, a pusher 200 from both, even with a pull-only token."""
     pusher = admin_registry(NAME)
     pusher.push_image(NAME, "v1")
     digest = pusher.push_blob(NAME, os.urandom(100))
     reader = registry(dave, f"repository:{NAME}:pull")
-    assert reader.head(f"/v2/{NAME}/blobs/{digest}").status_code == 200
+    assert reader.head(f"/v2/{NAME}/blobs/{digest}").status_code == 404
     assert reader.get(f"/v2/{NAME}/blobs/{digest}").status_code == 404
-    assert pusher.get(f"/v2/{NAME}/blobs/{digest}").status_code == 200
+    pusher_pulling = registry(admin, f"repository:{NAME}:pull")
+    assert pusher_pulling.head(f"/v2/{NAME}/blobs/{digest}").status_code == 200
+    assert pusher_pulling.get(f"/v2/{NAME}/blobs/{digest}").status_code == 200

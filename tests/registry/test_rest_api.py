@@ -481,7 +481,10 @@ def test_anonymous_sees_nothing_of_the_rest_api(alice_repositories):
         ("carol", "alice/mirror", "alice/public", True),  # push on the name, pull on the repo
         ("dave", "alice/mirror", "alice/public", False),  # a consumer may not push there
         ("eve", "eve/leak", "alice/private", False),  # her name, but a repo she cannot read
-        ("eve", "eve/copy", "alice/public", True),
+        ("eve", "eve/copy", "alice/public", False),  # she may read it, but not publish it
+        ("dave", "dave/copy", "alice/private", False),  # a consumer may not publish it either
+        ("alice", "alice/alias", "alice/private", True),  # its owner may
+        ("carol", "carol/alias", "alice/private", True),  # a collaborator may push to it
         ("eve", "alice/mine", "alice/public", False),  # not her namespace
     ],
 )

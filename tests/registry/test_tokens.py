@@ -21,7 +21,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
+from pulp_container.app.credentials import password_fingerprint
 from pulp_container.app.models import BlobUpload
 from pulp_container.app.tokens import verify_token
 from tests.registry.client import (
@@ -29,7 +31,9 @@ from tests.registry.client import (
     RegistryClient,
     basic_authorization,
     error_codes,
+    error_of,
     make_distribution,
+    mint_token,
     password_of,
 )
 
@@ -163,14 +167,31 @@ def test_every_token_has_its_own_id(alice):
     assert len(ids) == 3
 
 
-def test_the_audience_is_the_service_asked_for(alice):
+def test_the_audience_is_the_configured_service_whatever_the_client_names(alice):
     raw = token_request([("service", "registry.example.com")], basic_authorization("alice")).json()[
         "token"
     ]
 
-    assert decode(raw, audience="registry.example.com")["aud"] == "registry.example.com"
-    # ... so this registry, reached as "testserver", does not take it.
-    response = RegistryClient(f"Bearer {raw}").get("/v2/")
+    assert decode(raw)["aud"] == SERVICE == settings.TOKEN_SERVICE
+    assert RegistryClient(f"Bearer {raw}").get("/v2/").status_code == 200
+
+
+def test_a_token_for_another_service_is_refused_whatever_host_the_client_sends(alice):
+    """Signed with our key but for another audience (a sibling service sharing keys, say)."""
+    claims = {
+        "iss": "pulp-container",
+        "sub": "alice",
+        "aud": "registry.example.com",
+        "iat": int(time.time()),
+        "nbf": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "access": [],
+    }
+    private_key = Path(settings.PRIVATE_KEY_PATH).read_text()
+    raw = jwt.encode(claims, private_key, algorithm=settings.TOKEN_SIGNATURE_ALGORITHM)
+
+    response = RegistryClient(f"Bearer {raw}").get("/v2/", HTTP_HOST="registry.example.com")
+
     assert response.status_code == 401
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
 
@@ -302,6 +323,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _password_of_admin() -> str | None:
+    admin = get_user_model().objects.filter(username="admin").first()
+    return password_fingerprint(admin) if admin is not None else None
+
+
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims = {
@@ -313,6 +339,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
         "exp": now + 300,
         "jti": "forged",
         "access": [{"type": "repository", "name": "admin/app", "actions": ["pull", "push"]}],
+        "pwd": _password_of_admin(),
     }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
@@ -454,3 +481,103 @@ def test_a_token_grants_only_what_it_names(admin, token):
 
     assert verified.subject == "admin"
     assert [str(scope) for scope in verified.access] == ["repository:admin/app:pull"]
+
+
+# --- revocation: a token dies with its user's password, activity or existence ---------------
+
+
+def _change_password(user) -> None:
+    user.set_password("a new password")
+    user.save()
+
+
+def _deactivate(user) -> None:
+    user.is_active = False
+    user.save()
+
+
+def _delete(user) -> None:
+    user.delete()
+
+
+@pytest.mark.parametrize("change", [_change_password, _deactivate, _delete])
+def test_a_users_tokens_stop_working_at_the_next_request_after(alice, change):
+    make_distribution("alice/app", private=True)
+    client = RegistryClient(f"Bearer {mint_token(alice, 'repository:alice/app:pull,push')}")
+    assert client.get("/v2/alice/app/tags/list").status_code == 200
+
+    change(alice)
+
+    for response in (client.get("/v2/alice/app/tags/list"), client.get("/v2/")):
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert client.post("/v2/alice/app/blobs/uploads/").status_code == 401
+
+
+def test_a_token_issued_before_the_password_claim_existed_is_refused(alice):
+    claims = _claims(sub="alice", pwd=None)
+    claims["access"] = [{"type": "repository", "name": "alice/app", "actions": ["pull"]}]
+
+    response = RegistryClient(f"Bearer {_signed(claims)}").get("/v2/")
+
+    assert response.status_code == 401
+
+
+# --- limits: a token request costs bounded work ---------------------------------------------
+
+
+def test_a_token_request_with_too_many_scopes_is_refused_before_any_work(
+    alice, django_assert_max_num_queries
+):
+    limit = settings.TOKEN_MAX_SCOPES
+    scopes = [("scope", f"repository:alice/app{i}:pull") for i in range(limit)]
+    assert (
+        token_request([("service", SERVICE), *scopes], basic_authorization("alice")).status_code
+        == 200
+    )
+
+    # One query is the request's own (pulpcore's middleware); nothing is read per scope.
+    with django_assert_max_num_queries(1):
+        response = token_request(
+            [("service", SERVICE), *scopes, ("scope", "repository:alice/one-more:pull")],
+            basic_authorization("alice"),
+        )
+
+    assert response.status_code == 400
+    assert error_codes(response) == ["UNSUPPORTED"]
+    assert f"at most {limit} scopes" in str(error_of(response))
+
+
+def test_space_separated_scopes_count_one_by_one(alice):
+    many = " ".join(f"repository:alice/app{i}:pull" for i in range(settings.TOKEN_MAX_SCOPES + 1))
+    form = {"grant_type": "password", "username": "alice", "password": password_of("alice")}
+
+    response = token_form({**form, "scope": many})
+
+    assert response.status_code == 400
+    assert error_codes(response) == ["UNSUPPORTED"]
+
+
+def test_a_token_larger_than_the_limit_is_refused(alice, settings):
+    settings.TOKEN_MAX_BYTES = 1000
+    scopes = [("scope", f"repository:alice/{'x' * 100}{i}:pull,push") for i in range(8)]
+
+    response = token_request([("service", SERVICE), *scopes], basic_authorization("alice"))
+
+    assert response.status_code == 400
+    assert "bytes" in str(error_of(response))
+
+
+def test_the_work_of_a_token_request_does_not_grow_with_its_scopes(
+    alice, django_assert_max_num_queries
+):
+    """The rights on every named repository are read together: a bounded number of queries."""
+    few = [("scope", "repository:alice/a:pull")]
+    many = [("scope", f"repository:alice/n{i}:pull,push") for i in range(30)]
+    authorization = basic_authorization("alice")
+    token_request([("service", SERVICE), *few], authorization)  # the password check, cached
+
+    with django_assert_max_num_queries(6):
+        assert token_request([("service", SERVICE), *few], authorization).status_code == 200
+    with django_assert_max_num_queries(6):
+        assert token_request([("service", SERVICE), *many], authorization).status_code == 200

@@ -4,43 +4,113 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Exists, F, Model, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
+from pulp_container.app.authorization import Grants, repository_rights_q, with_access_fields
 from pulp_container.app.exceptions import BlobUnknown
-from pulp_container.app.models import Blob, ContainerRepository, PendingContent
+from pulp_container.app.models import (
+    Blob,
+    ContainerDistribution,
+    ContainerRepository,
+    PendingContent,
+)
 from pulp_container.app.oci import Digest
+from pulp_container.app.scopes import PULL, PUSH
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
 
 
-def in_repository(repository: ContainerRepository, content: Content) -> bool:
-    """Committed in the latest version or pending in a push in progress."""
-    return holds(repository.pk, content)
+def held(repository_pk, pending: bool = True) -> Exists:
+    """Whether the repository holds the outer row's content: committed in its latest version,
+    or (``pending``) uploaded or mounted by a push in progress. The one "committed or pending"
+    test; filter or annotate with it."""
+    content = OuterRef("pk")
+    committed = Exists(
+        RepositoryContent.objects.filter(
+            repository_id=repository_pk, content_id=content, version_removed__isnull=True
+        )
+    )
+    if not pending:
+        return committed
+    return committed | Exists(
+        PendingContent.objects.filter(repository_id=repository_pk, content_id=content)
+    )
 
 
-def holds(repository_pk, content: Content) -> bool:
-    """Whether the repository ``repository_pk`` holds ``content``, committed or pending (one
-    query)."""
+def _readable_holders(grants: Grants, digest: Digest, exclude_pk=None) -> QuerySet:
+    """Repositories the user may read that hold the blob ``digest``.
+
+    Committed content is read by those who may pull the repository; pending content only by
+    those who may push there. The plan is the same whether or not unreadable holders exist, so
+    the time of an answer does not tell them apart from a digest that nobody holds.
+    """
+    blobs = Blob.objects.filter(digest=str(digest)).values("pk")
     committed = RepositoryContent.objects.filter(
-        repository_id=repository_pk, content_id=content.pk, version_removed__isnull=True
+        content_id__in=blobs, version_removed__isnull=True
+    ).values("repository_id")
+    pending = PendingContent.objects.filter(content_id__in=blobs).values("repository_id")
+    readable = (Q(pk__in=committed) & repository_rights_q(grants, PULL)) | (
+        Q(pk__in=pending) & repository_rights_q(grants, PUSH)
     )
-    pending = PendingContent.objects.filter(repository_id=repository_pk, content_id=content.pk)
-    return (
-        Content.objects.filter(pk=content.pk).filter(Exists(committed) | Exists(pending)).exists()
+    return with_access_fields(ContainerRepository.objects.exclude(pk=exclude_pk)).filter(readable)
+
+
+def _served_by(name: str) -> Subquery:
+    """The pk of the repository the distribution at ``name`` serves (or a version of)."""
+    return Subquery(
+        ContainerDistribution.objects.filter(base_path=name)
+        .annotate(served=Coalesce("repository_id", "repository_version__repository_id"))
+        .values("served")[:1]
     )
 
 
-def holds_committed(repository_pk, content: Content) -> bool:
-    return RepositoryContent.objects.filter(
-        repository_id=repository_pk, content_id=content.pk, version_removed__isnull=True
-    ).exists()
+def locate_blob(
+    digest: Digest,
+    target: PullTarget | None = None,
+    pending: bool = False,
+    readable_by: Grants | None = None,
+    prefer: str | None = None,
+) -> Blob | None:
+    """The blob ``digest``, in one query, annotated with what a registry request decides on:
 
-
-def in_version(version: RepositoryVersion, content: Content) -> bool:
-    return RepositoryVersion.objects.filter(
-        pk=version.pk, content_ids__contains=[content.pk]
-    ).exists()
+    - ``size``: the size of its bytes;
+    - ``in_target``: whether ``target`` holds it (pending content counts if ``pending``);
+    - ``holder``: with ``readable_by``, the name of another repository those grants may read
+      that holds it, the one at the registry name ``prefer`` first; else None.
+    """
+    blobs = Blob.objects.filter(digest=str(digest)).annotate(
+        size=F("contentartifact__artifact__size")
+    )
+    exclude_pk = None
+    if target is not None and target.repository_pk is not None:
+        exclude_pk = target.repository_pk
+        blobs = blobs.annotate(in_target=held(target.repository_pk, pending))
+    elif target is not None and target.version is not None:
+        in_version = Q(pk__in=target.version.content_ids_subquery())
+        blobs = blobs.annotate(in_target=ExpressionWrapper(in_version, BooleanField()))
+    else:
+        blobs = blobs.annotate(in_target=Value(False))
+    if readable_by is None:
+        return blobs.first()
+    holders = _readable_holders(readable_by, digest, exclude_pk)
+    anywhere = Subquery(holders.values("name")[:1])
+    if prefer is not None:
+        preferred = Subquery(holders.filter(pk=_served_by(prefer)).values("name")[:1])
+        anywhere = Coalesce(preferred, anywhere)
+    return blobs.annotate(holder=anywhere).first()
 
 
 def find_blob(digest: Digest) -> Blob | None:
@@ -55,27 +125,13 @@ def find_blob(digest: Digest) -> Blob | None:
 def held_by(repository: ContainerRepository, model, digests) -> dict[str, Content]:
     """Of the ``model`` units (Blob or Manifest) with these digests, those the repository holds,
     committed or pending, by digest: one query whatever the number of digests."""
-    committed = RepositoryContent.objects.filter(
-        repository_id=repository.pk, content_id=OuterRef("pk"), version_removed__isnull=True
-    )
-    pending = PendingContent.objects.filter(repository_id=repository.pk, content_id=OuterRef("pk"))
-    held = model.objects.filter(digest__in=[str(d) for d in digests]).filter(
-        Exists(committed) | Exists(pending)
-    )
-    return {unit.digest: unit for unit in held}
+    units = model.objects.filter(digest__in=[str(d) for d in digests]).filter(held(repository.pk))
+    return {unit.digest: unit for unit in units}
 
 
-def blob_for_pull(target: PullTarget, digest: Digest, with_pending: bool = True) -> Blob | None:
-    """A blob the pulled name holds: committed, or (``with_pending``) pending in a push."""
-    blob = find_blob(digest)
-    if blob is None:
-        return None
-    if target.repository_pk is not None:
-        held = holds if with_pending else holds_committed
-        return blob if held(target.repository_pk, blob) else None
-    if target.version is not None and in_version(target.version, blob):
-        return blob
-    return None
+def in_version(version: RepositoryVersion, model, digest: Digest):
+    """The ``model`` unit with ``digest`` if the fixed ``version`` holds it (one query)."""
+    return model.objects.filter(digest=str(digest), pk__in=version.content_ids_subquery()).first()
 
 
 def add_pending(repository: ContainerRepository, contents: Iterable[Model]) -> None:
@@ -99,22 +155,13 @@ def blob_size(blob: Blob) -> int:
     return size if size is not None else blob._artifacts.values_list("size", flat=True).get()
 
 
-def holders_of(content: Content) -> Q:
-    """A filter on distributions whose push repository holds ``content`` (committed or pending)."""
-    committed = RepositoryContent.objects.filter(
-        content_id=content.pk, version_removed__isnull=True
-    ).values("repository_id")
-    pending = PendingContent.objects.filter(content_id=content.pk).values("repository_id")
-    return Q(repository_id__in=committed) | Q(repository_id__in=pending)
-
-
 def remove_blob(repository: ContainerRepository, digest: Digest) -> None:
     """Remove a blob from the repository, committed and pending (``DELETE .../blobs/<digest>``).
 
     Its bytes stay while another repository holds them; orphan cleanup frees them after.
     """
-    blob = find_blob(digest)
     with locked_repository(repository.pk) as locked:
-        if blob is None or not holds(locked.pk, blob):
+        blob = Blob.objects.filter(digest=str(digest)).filter(held(locked.pk)).first()
+        if blob is None:
             raise BlobUnknown(f"blob {digest} is unknown to {repository.name}")
         commit_version(locked, remove=[blob.pk])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from pulp_container.app.authorization import pullable_distributions
+from pulp_container.app.authorization import distributions_with, grants_of
 from pulp_container.app.models import Tag
+from pulp_container.app.scopes import PULL
 from pulp_container.app.services.repositories import PullTarget
 
 
@@ -13,7 +14,11 @@ def catalog_page(
     user: AbstractBaseUser | AnonymousUser, limit: int | None, last: str | None
 ) -> tuple[list[str], bool]:
     """Names the user may pull, in lexical order after ``last``; and whether more follow."""
-    names = pullable_distributions(user).order_by("base_path").values_list("base_path", flat=True)
+    names = (
+        distributions_with(grants_of(user), PULL)
+        .order_by("base_path")
+        .values_list("base_path", flat=True)
+    )
     return _page(names, "base_path", limit, last)
 
 

@@ -25,7 +25,6 @@ from pulp_container.app.models import (
 from pulp_container.app.oci import Digest, Reference
 from pulp_container.app.services.content import (
     held_by,
-    in_version,
 )
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
@@ -210,8 +209,10 @@ def find_manifest(target: PullTarget, reference: Reference) -> Manifest:
         if tag is None:
             raise ManifestUnknown(f"tag {reference.tag} is unknown")
         return tag.tagged_manifest
-    manifest = Manifest.objects.filter(digest=str(reference.digest)).first()
-    if manifest is None or not in_version(version, manifest):
+    manifest = Manifest.objects.filter(
+        digest=str(reference.digest), pk__in=version.content_ids_subquery()
+    ).first()
+    if manifest is None:
         raise ManifestUnknown(f"manifest {reference} is unknown")
     return manifest
 

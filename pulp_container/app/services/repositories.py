@@ -24,13 +24,18 @@ class PullTarget:
     """What a pull of a name reads: a push repository (latest version and pending content), or
     a fixed repository version. The version is read only when a caller needs it."""
 
-    def __init__(self, distribution: ContainerDistribution) -> None:
+    def __init__(self, distribution: ContainerDistribution | None, repository_pk=None) -> None:
         self.distribution = distribution
-        self.repository_pk = distribution.repository_id
+        self.repository_pk = distribution.repository_id if distribution else repository_pk
+
+    @classmethod
+    def of_repository(cls, repository: ContainerRepository) -> PullTarget:
+        """What a pull of a push repository sees, whatever name it is reached by."""
+        return cls(None, repository.pk)
 
     @cached_property
     def version(self) -> RepositoryVersion | None:
-        if self.distribution.repository_version_id:
+        if self.distribution is not None and self.distribution.repository_version_id:
             return RepositoryVersion.objects.get(pk=self.distribution.repository_version_id)
         if self.repository_pk:
             return (

@@ -9,95 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from pulpcore.plugin.models import RepositoryVersion
 
 from pulp_container.app import upload_files
-from pulp_container.app.authorization import allowed_actions, pullable_distributions
-from pulp_container.app.exceptions import ManifestUnknown, NameInvalid
+from pulp_container.app.exceptions import ManifestUnknown
 from pulp_container.app.models import (
     BlobUpload,
     ContainerDistribution,
-    ContainerRepository,
     Manifest,
     Tag,
 )
-from pulp_container.app.oci import Digest, RepositoryName
-from pulp_container.app.scopes import REPOSITORY_ACTIONS
+from pulp_container.app.oci import Digest
 from pulp_container.app.services.manifests import get_or_create_tag
 from pulp_container.app.services.versions import commit_version, locked_repository
-
-User = AbstractBaseUser | AnonymousUser
-
-
-# --- who may do what to a repository (the registry's decision, applied to REST objects) ------
-
-
-def _registry_name(value: str) -> RepositoryName | None:
-    try:
-        return RepositoryName.parse(value)
-    except NameInvalid:
-        return None
-
-
-def repository_actions(user: User, repository: ContainerRepository) -> frozenset[str]:
-    """What ``user`` may do to ``repository`` through the registry: under any name serving it.
-
-    A repository is reached by the names of the distributions that serve it (or one of its
-    versions); one that no distribution serves is judged by its own name.
-    """
-    if user.is_superuser:
-        return REPOSITORY_ACTIONS
-    distributions = ContainerDistribution.objects.filter(
-        Q(repository_id=repository.pk) | Q(repository_version__repository_id=repository.pk)
-    )
-    actions: set[str] = set()
-    judged = False
-    for distribution in distributions:
-        name = _registry_name(distribution.base_path)
-        if name is not None:
-            judged = True
-            actions |= allowed_actions(user, name, distribution=distribution)
-    if not judged and (name := _registry_name(repository.name)) is not None:
-        actions |= allowed_actions(user, name)
-    return frozenset(actions)
-
-
-def distribution_actions(user: User, distribution: ContainerDistribution) -> frozenset[str]:
-    name = _registry_name(distribution.base_path)
-    if name is None:
-        return REPOSITORY_ACTIONS if user.is_superuser else frozenset()
-    return allowed_actions(user, name, distribution=distribution)
-
-
-def name_actions(user: User, base_path: str) -> frozenset[str]:
-    """What ``user`` may do to a registry name that may not be served yet (a new distribution)."""
-    name = _registry_name(base_path)
-    if name is None:
-        return REPOSITORY_ACTIONS if user.is_superuser else frozenset()
-    return allowed_actions(user, name)
-
-
-def visible_repositories(user: User, queryset: QuerySet) -> QuerySet:
-    """Repositories ``user`` may pull from under some name, as the registry's catalog decides."""
-    if user.is_superuser:
-        return queryset
-    distributions = pullable_distributions(user)
-    visible = Q(pk__in=distributions.values("repository_id")) | Q(
-        pk__in=distributions.values("repository_version__repository_id")
-    )
-    if user.is_authenticated:
-        username = user.get_username()
-        visible |= Q(name=username) | Q(name__startswith=f"{username}/")
-    return queryset.filter(visible)
-
-
-def visible_distributions(user: User, queryset: QuerySet) -> QuerySet:
-    if user.is_superuser:
-        return queryset
-    return queryset.filter(pk__in=pullable_distributions(user).values("pk"))
-
 
 # --- what a repository version holds ----------------------------------------------------------
 
