@@ -9,3 +9,10 @@ class PulpContainerPluginAppConfig(PulpPluginAppConfig):
     version = "3.0.0.dev0"
     python_package_name = "pulp-container"
     domain_compatible = False
+
+    def ready(self):
+        super().ready()
+        # Imported here: it resolves a URL, and the URL configuration imports every app.
+        from pulp_container.app.generic_endpoints import close_generic_versions
+
+        close_generic_versions()

@@ -17,14 +17,16 @@ The people of these stories:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test import override_settings
-from pulpcore.plugin.util import assign_role
+from pulpcore.plugin.util import assign_role, set_current_user
 
 from pulp_container.app.models import ContainerNamespace
 from tests.registry.client import (
@@ -214,3 +216,19 @@ def admin_registry(admin, registry) -> Callable[[str], RegistryClient]:
         return registry(admin, *scopes)
 
     return make
+
+
+@pytest.fixture
+def api_process(db):
+    """What an API process has: an app status (pulpcore's immediate tasks need it), and no
+    current user outside a request (pulpcore's middleware sets one per request, and creation
+    hooks give roles to it: one left over from an earlier request would get them).
+
+    (AppStatus is not in pulpcore.plugin, hence the lookup by name.)
+    """
+    set_current_user(None)
+    app_status = apps.get_model("core", "AppStatus")
+    app_status.objects.create("api", name=f"test-api-{uuid.uuid4()}")
+    yield
+    app_status.objects._current_app_status = None
+    set_current_user(None)

@@ -23,6 +23,8 @@ import os
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from pulp_container.app.models import BlobTransfer, BlobUpload, ContainerRepository
 from tests.registry.client import (
@@ -346,3 +348,34 @@ def test_with_linking_on_head_turned_off_a_head_miss_is_a_plain_404(
 
     assert response.status_code == 404
     assert not ContainerRepository.objects.filter(name="alice/target").exists()
+
+
+# --- a refusal costs what an unknown digest costs -------------------------------------------
+
+_VARYING = re.compile(
+    r"sha256:[0-9a-f]{64}|[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
+    r"|'\d{4}-\d\d-\d\d[ T][0-9:.+-]+'|\"s\d+_x\d+\""
+)
+
+
+def _work(client: RegistryClient, kind: str, digest: str) -> list[str]:
+    """The SQL a request runs, with digests, ids and times masked."""
+    with CaptureQueriesContext(connection) as queries:
+        if kind == "mount":
+            mount(client, "eve/target", digest, "alice/private")
+        else:
+            client.request(kind.upper(), f"/v2/eve/target/blobs/{digest}")
+    return [_VARYING.sub("?", query["sql"]) for query in queries.captured_queries]
+
+
+@pytest.mark.parametrize("kind", ["mount", "head", "get"])
+def test_a_blob_held_only_where_the_caller_cannot_read_costs_what_an_unknown_one_does(
+    everyone, registry, blobs, kind
+):
+    """The same queries, in the same order, with the same plans: the time of the answer cannot
+    tell them apart (benchmarks/existence_timing.py measures the time itself)."""
+    client = registry(everyone["eve"], "repository:eve/target:pull,push")
+    client.push_blob("eve/target", os.urandom(64))  # the target exists, as in a real push
+    hidden = blobs["committed"]["alice/private"]
+
+    assert _work(client, kind, hidden) == _work(client, kind, ABSENT)

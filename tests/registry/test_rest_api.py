@@ -13,13 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 
 import pytest
-from django.apps import apps
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.test import Client
 from pulpcore.plugin.models import Task
 from pulpcore.plugin.util import set_current_user
 
@@ -34,13 +31,17 @@ from pulp_container.app.oci import RepositoryName
 from pulp_container.constants import OCI_INDEX, OCI_MANIFEST
 from tests.registry.client import (
     RegistryClient,
+    Rest,
     basic_authorization,
     index_manifest,
     latest_content,
     make_distribution,
+    run_task,
 )
 from tests.registry.conftest import mint_token
 from tests.support.oci_images import sha256_digest
+
+pytestmark = pytest.mark.usefixtures("api_process")
 
 API = "/pulp/api/v3"
 REPOSITORIES = f"{API}/repositories/container/container/"
@@ -55,80 +56,12 @@ NAME = "admin/rest"
 # --- helpers ---------------------------------------------------------------------------------
 
 
-class Rest:
-    """A REST client authenticated with Basic credentials, as pulp-cli is."""
-
-    def __init__(self, user) -> None:
-        self.client = Client()
-        self.headers = {"Authorization": basic_authorization(user.get_username())} if user else {}
-
-    def get(self, path: str, **params):
-        return self.client.get(path, params, headers=self.headers)
-
-    def post(self, path: str, body: dict):
-        return self.client.post(
-            path, json.dumps(body), content_type="application/json", headers=self.headers
-        )
-
-    def patch(self, path: str, body: dict):
-        return self.client.patch(
-            path, json.dumps(body), content_type="application/json", headers=self.headers
-        )
-
-    def delete(self, path: str):
-        return self.client.delete(path, headers=self.headers)
-
-    def results(self, path: str, **params) -> list[dict]:
-        response = self.get(path, **params)
-        assert response.status_code == 200, response.content
-        return response.json()["results"]
-
-
-def run_task(response) -> Task:
-    """Run the task a 202 answer names, as a worker runs it, and return it.
-
-    pulpcore runs some tasks (a distribution's create, a repository's update) in the API process
-    itself when their resources are free; those have completed already.
-    """
-    assert response.status_code == 202, response.content
-    task_pk = response.json()["task"].rstrip("/").rsplit("/", 1)[-1]
-    task = Task.objects.get(pk=task_pk)
-    if task.state == "waiting":
-        # The worker's own entry point (not in pulpcore.plugin; tests only).
-        from pulpcore.tasking.tasks import execute_task
-
-        # A worker takes the task's lock in its own name first.
-        app_status = apps.get_model("core", "AppStatus").objects.current()
-        Task.objects.filter(pk=task.pk).update(app_lock=app_status)
-        task.refresh_from_db()
-        execute_task(task)
-        task.refresh_from_db()
-    assert task.state == "completed", (task.state, task.error)
-    return task
-
-
 def repository_href(name: str) -> str:
     return f"{REPOSITORIES}{ContainerRepository.objects.get(name=name).pk}/"
 
 
 def latest_version_href(rest: Rest, name: str) -> str:
     return rest.get(repository_href(name)).json()["latest_version_href"]
-
-
-@pytest.fixture(autouse=True)
-def api_process(db):
-    """What an API process has: an app status (pulpcore's immediate tasks need it), and no
-    current user outside a request (pulpcore's middleware sets one per request, and creation
-    hooks give roles to it: one left over from an earlier request would get them).
-
-    (AppStatus is not in pulpcore.plugin, hence the lookup by name.)
-    """
-    set_current_user(None)
-    app_status = apps.get_model("core", "AppStatus")
-    app_status.objects.create("api", name=f"test-api-{uuid.uuid4()}")
-    yield
-    app_status.objects._current_app_status = None
-    set_current_user(None)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+A mount succeeds from any repository the caller may read by their Pulp permissions, `from` only naming where to look first: a mount with `from`, without it, or by a client whose token names only the target's scopes, all get the same answer.
