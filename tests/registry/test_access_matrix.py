@@ -28,7 +28,15 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 from aiohttp.web import HTTPNotFound
+from django.contrib.auth.models import AnonymousUser
 
+from pulp_container.app.authorization import (
+    actions_on_names,
+    distributions_with,
+    grants_of,
+    repositories_with,
+    repository_actions,
+)
 from pulp_container.app.models import (
     ContainerDistribution,
     ContainerNamespace,
@@ -301,3 +309,21 @@ def test_a_push_through_an_alias_leaves_the_victims_repository_unchanged(people,
     assert response.status_code == 401
     assert manifest.status_code == 401
     assert ContainerRepository.objects.get(name="alice/private").latest_version().number == before
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_the_sql_and_the_python_forms_of_the_decision_agree(people, world, who):
+    """Listings ask the decision in SQL (``repositories_with``, ``distributions_with``), single
+    requests in Python (``repository_actions``, ``actions_on_names``): they must never drift."""
+    user = people[who]
+    grants = grants_of(user if user is not None else AnonymousUser())
+    for action in (PULL, PUSH, DELETE):
+        repositories = set(repositories_with(grants, action).values_list("name", flat=True))
+        distributions = set(distributions_with(grants, action).values_list("base_path", flat=True))
+        for name in NAMES:
+            expected = action in EXPECTED[name][who]
+            assert (name in distributions) is expected, (action, name)
+            assert (action in actions_on_names(grants, [name])[name]) is expected, (action, name)
+        for repository in ContainerRepository.objects.all():
+            decided = action in repository_actions(user or AnonymousUser(), repository)
+            assert (repository.name in repositories) is decided, (action, repository.name)
