@@ -12,7 +12,6 @@ class PulpContainerPluginAppConfig(PulpPluginAppConfig):
 
     def ready(self):
         super().ready()
-        # Imported here: it resolves a URL, and the URL configuration imports every app.
-        from pulp_container.app.generic_endpoints import close_generic_versions
+        from pulp_container.app import generic_endpoints
 
-        close_generic_versions()
+        generic_endpoints.close_before_first_request()

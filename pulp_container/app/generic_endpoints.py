@@ -12,8 +12,10 @@ everyone else lists a repository's versions under the repository
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.signals import request_started
 from django.urls import Resolver404, resolve
 
+_DISPATCH_UID = "pulp_container.generic_endpoints"
 ADMIN_ONLY = {"statements": [{"action": "*", "principal": "admin", "effect": "allow"}]}
 
 
@@ -26,3 +28,14 @@ def close_generic_versions() -> None:
     view_class = getattr(match.func, "cls", None)
     if view_class is not None and not hasattr(view_class, "urlpattern"):
         view_class.DEFAULT_ACCESS_POLICY = ADMIN_ONLY
+
+
+def close_before_first_request() -> None:
+    """Close the generic versions list before the first request of this process is resolved
+    (at app start the URL configuration cannot be loaded: it needs every plugin ready)."""
+    request_started.connect(_close_once, dispatch_uid=_DISPATCH_UID)
+
+
+def _close_once(sender, **kwargs) -> None:
+    request_started.disconnect(dispatch_uid=_DISPATCH_UID)
+    close_generic_versions()
