@@ -29,7 +29,7 @@ from pulp_container.app.oci import (
     negotiate_media_type,
 )
 from pulp_container.app.request_body import body_stream
-from pulp_container.app.scopes import Resource, required_access
+from pulp_container.app.scopes import Resource, Scope, challenged_access, required_access
 from pulp_container.app.services import (
     content,
     listings,
@@ -78,8 +78,13 @@ class RegistryView(APIView):
         raw_name = kwargs.get("name")
         self.name = RepositoryName.parse(raw_name) if raw_name is not None else None
         required = required_access(request.method, self.resource, raw_name)
-        self.caller = identify(request._request, required)
-        authorize(request._request, self.caller, required, self.name)
+        challenged = self.challenged_access(request, required)
+        self.caller = identify(request._request, required, challenged)
+        authorize(request._request, self.caller, required, self.name, challenged)
+
+    def challenged_access(self, request, required: list[Scope]) -> list[Scope]:
+        """What a 401 challenge of this view names: what it requires."""
+        return required
 
     def handle_exception(self, exc):
         if isinstance(exc, MethodNotAllowed):
@@ -221,6 +226,10 @@ def _blob_created(name: RepositoryName, digest: Digest) -> HttpResponse:
 
 class BlobUploadsView(RegistryView):
     """``POST /v2/<name>/blobs/uploads/``: start an upload, push monolithically, or mount."""
+
+    def challenged_access(self, request, required: list[Scope]) -> list[Scope]:
+        query = request.query_params
+        return challenged_access(required, query.get("mount"), query.get("from"))
 
     def post(self, request, name):
         query = request.query_params

@@ -106,3 +106,17 @@ def required_access(method: str, resource: Resource, name: str | None) -> list[S
     else:
         action = PUSH
     return [Scope("repository", name or "", frozenset({action}))]
+
+
+def challenged_access(required: list[Scope], mount: str | None, source: str | None) -> list[Scope]:
+    """What a 401 challenge names: the ``required`` access and, for a mount that names its
+    source (``?mount=&from=``), pull on the source, as distribution does.
+
+    Clients that ask the token server for exactly the challenged scopes then get a token that
+    can mount from the source. The source's pull is named, never required: a mount without it
+    still succeeds from any repository the caller may read, or becomes an upload.
+    """
+    if not mount or not source or not NAME_PATTERN.fullmatch(source):
+        return required
+    source_pull = Scope("repository", source, frozenset({PULL}))
+    return _merge([*required, source_pull])

@@ -59,21 +59,27 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     return username, password
 
 
-def identify(request: HttpRequest, required: list[Scope]) -> Caller:
-    """The caller of ``request``; a bad token or bad credentials are 401."""
+def identify(
+    request: HttpRequest, required: list[Scope], challenged: list[Scope] | None = None
+) -> Caller:
+    """The caller of ``request``; a bad token or bad credentials are 401.
+
+    ``challenged`` is what a challenge names (``scopes.challenged_access``), ``required`` by
+    default."""
+    named = required if challenged is None else challenged
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer" and token_auth_enabled():
         try:
             token = verify_token(value.strip(), service_name())
             user = _token_user(token.subject, token.password)
         except TokenInvalid as error:
-            raise Unauthorized(str(error), challenge(request, required, "invalid_token")) from None
+            raise Unauthorized(str(error), challenge(request, named, "invalid_token")) from None
         return Caller(user, token)
     credentials = basic_credentials(request)
     if credentials is not None:
         user = verify_credentials(*credentials)
         if user is None:
-            raise Unauthorized("invalid credentials", challenge(request, required))
+            raise Unauthorized("invalid credentials", challenge(request, named))
         return Caller(user)
     return Caller(AnonymousUser())
 
@@ -90,27 +96,33 @@ def _token_user(username: str, password: str) -> AbstractBaseUser | AnonymousUse
 
 
 def authorize(
-    request: HttpRequest, caller: Caller, required: list[Scope], name: RepositoryName | None
+    request: HttpRequest,
+    caller: Caller,
+    required: list[Scope],
+    name: RepositoryName | None,
+    challenged: list[Scope] | None = None,
 ) -> None:
-    """Raise Unauthorized (401) or Denied (403) unless ``caller`` has the ``required`` access."""
+    """Raise Unauthorized (401) or Denied (403) unless ``caller`` has the ``required`` access;
+    a 401's challenge names ``challenged`` (default: ``required``)."""
+    named = required if challenged is None else challenged
     if caller.token is not None:
         missing = [scope for scope in required if not caller.token.grants(scope)]
         if missing:
             raise Unauthorized(
-                "token lacks the required scope", challenge(request, required, "insufficient_scope")
+                "token lacks the required scope", challenge(request, named, "insufficient_scope")
             )
         return
     if token_auth_enabled() and not caller.user.is_authenticated:
         # Clients learn the token realm from this challenge, so /v2/ itself answers 401.
-        raise Unauthorized("authentication required", challenge(request, required))
+        raise Unauthorized("authentication required", challenge(request, named))
     if not required and not caller.user.is_authenticated:
-        raise Unauthorized("authentication required", challenge(request, required))
+        raise Unauthorized("authentication required", challenge(request, named))
     for scope in required:
         if scope.type == "registry":
             if not caller.user.is_authenticated:
-                raise Unauthorized("authentication required", challenge(request, required))
+                raise Unauthorized("authentication required", challenge(request, named))
             continue
         if not scope.actions <= caller.actions_on(scope.name):
             if not caller.user.is_authenticated:
-                raise Unauthorized("authentication required", challenge(request, required))
+                raise Unauthorized("authentication required", challenge(request, named))
             raise Denied(f"{caller.user.get_username()} may not {','.join(scope.actions)} {name}")

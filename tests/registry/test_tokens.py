@@ -103,6 +103,21 @@ def test_a_request_without_a_token_is_challenged_with_the_scope_it_needs(reposit
     assert not BlobUpload.objects.exists()
 
 
+def test_a_mount_naming_its_source_is_challenged_with_pull_on_the_source_too(repositories):
+    """As distribution does: a client that asks for exactly the challenged scopes gets a token
+    that may read the source; the source's pull is named, not required (see test_mounts)."""
+    digest = "sha256:" + "0" * 64
+    response = RegistryClient().post(
+        f"/v2/alice/app/blobs/uploads/?mount={digest}&from=alice/public"
+    )
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == (
+        f'Bearer realm="http://testserver/token/",service="{SERVICE}",'
+        'scope="repository:alice/app:push repository:alice/public:pull"'
+    )
+
+
 @pytest.mark.parametrize("who", ["admin", "eve", "anonymous"])
 def test_the_version_check_with_any_valid_token_is_200(people, registry, who):
     response = registry(people[who], "repository:nothing:pull").get("/v2/")

@@ -12,8 +12,11 @@ import os
 import re
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
 from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
+from pulp_container.app.oci import RepositoryName
+from pulp_container.app.services import repositories
 from tests.registry.client import (
     RegistryClient,
     error_codes,
@@ -391,3 +394,38 @@ def test_a_whole_push_committed_for_real_is_pulled_back(admin, registry):
     assert b"".join(blob.streaming_content) == layer
     assert pending_digests(NAME) == set()
     assert latest_content(NAME)["blobs"] == {config_digest, layer_digest}
+
+
+def test_a_first_push_that_loses_the_race_to_create_its_name_writes_into_the_winners(
+    admin_registry, monkeypatch
+):
+    """Clients push layers in parallel, so first pushes to a new name race. Here another
+    request creates the name between this one's lookup of the repository and of the
+    distribution: the push goes on into that repository (it was once 405 UNSUPPORTED)."""
+    name = "admin/raced"
+    lookups = ContainerRepository.objects
+
+    class ConcurrentWinner:
+        """The manager, except that the first lookup sees the name just before the other
+        request commits it."""
+
+        def filter(self, *args, **kwargs):
+            if kwargs.get("distributions__base_path") == name and not winner:
+                winner.append(
+                    repositories._create_push_repository(
+                        RepositoryName.parse(name), AnonymousUser()
+                    )
+                )
+                return lookups.none()
+            return lookups.filter(*args, **kwargs)
+
+        def __getattr__(self, attribute):
+            return getattr(lookups, attribute)
+
+    winner: list[ContainerRepository] = []
+    monkeypatch.setattr(ContainerRepository, "objects", ConcurrentWinner())
+
+    response = admin_registry(name).post("/v2/admin/raced/blobs/uploads/")
+
+    assert response.status_code == 202, error_of(response)
+    assert winner and BlobUpload.objects.get().repository_id == winner[0].pk

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pulp_container.app.scopes import Resource, Scope, required_access
+from pulp_container.app.scopes import Resource, Scope, challenged_access, required_access
 
 ALL = frozenset({"pull", "push", "delete"})
 
@@ -125,3 +125,27 @@ def test_a_scope_prints_and_claims_with_sorted_actions() -> None:
 )
 def test_required_access(method: str, resource: Resource, name: str | None, expected) -> None:
     assert required_access(method, resource, name) == expected
+
+
+PUSH_TARGET = [scope("repository", "team/app", "push")]
+
+
+@pytest.mark.parametrize(
+    "mount, source, expected",
+    [
+        # A mount naming its source: the challenge names pull on it, as distribution's does.
+        (
+            "sha256:" + "a" * 64,
+            "team/base",
+            [scope("repository", "team/app", "push"), scope("repository", "team/base", "pull")],
+        ),
+        # A source that is the target itself adds pull to the one scope.
+        ("sha256:" + "a" * 64, "team/app", [scope("repository", "team/app", "pull", "push")]),
+        # No source, no mount, or a source that is no repository name: only what is required.
+        ("sha256:" + "a" * 64, None, PUSH_TARGET),
+        (None, "team/base", PUSH_TARGET),
+        ("sha256:" + "a" * 64, "Not A Name", PUSH_TARGET),
+    ],
+)
+def test_a_mount_challenge_names_the_source_it_does_not_require(mount, source, expected) -> None:
+    assert challenged_access(PUSH_TARGET, mount, source) == expected

@@ -83,20 +83,29 @@ def repository_for_push(
     repository = ContainerRepository.objects.filter(distributions__base_path=str(name)).first()
     if repository is not None:
         return repository
-    if find_distribution(name) is not None:
-        raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
+    # A concurrent first push may have created it since: what the distribution serves decides.
+    existing = _pushed_repository(name)
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():
             return _create_push_repository(name, user)
     except IntegrityError:
-        distribution = find_distribution(name)
-        if distribution is None:
+        repository = _pushed_repository(name)
+        if repository is None:
             raise NameInvalid(_nesting_conflict(name)) from None
-        if distribution.repository_id is None:
-            raise Unsupported(
-                f"{name} serves a fixed repository version and takes no pushes"
-            ) from None
-        return ContainerRepository.objects.get(pk=distribution.repository_id)
+        return repository
+
+
+def _pushed_repository(name: RepositoryName) -> ContainerRepository | None:
+    """The repository the distribution at ``name`` serves, None without a distribution, or
+    Unsupported (405) when it serves a fixed repository version."""
+    distribution = find_distribution(name)
+    if distribution is None:
+        return None
+    if distribution.repository_id is None:
+        raise Unsupported(f"{name} serves a fixed repository version and takes no pushes")
+    return ContainerRepository.objects.get(pk=distribution.repository_id)
 
 
 def _nesting_conflict(name: RepositoryName) -> str:
