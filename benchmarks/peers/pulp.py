@@ -13,7 +13,6 @@ pulpcore change (a fingerprint of their files).
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import shutil
 import subprocess
@@ -44,16 +43,6 @@ class LaunchError(RuntimeError):
     pass
 
 
-def _psql_bin() -> str:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
-    if candidates:
-        return candidates[-1]
-    found = shutil.which("psql")
-    if not found:
-        raise LaunchError("psql not found")
-    return found
-
-
 def _run(command: list[str], environment: dict[str, str], log: Path, what: str) -> str:
     with log.open("ab") as output:
         output.write(f"\n$ {' '.join(command)}\n".encode())
@@ -71,11 +60,13 @@ def _run(command: list[str], environment: dict[str, str], log: Path, what: str) 
 
 
 def _psql(environment: dict[str, str], log: Path, sql: str) -> str:
-    command = [
-        "runuser", "-u", "postgres", "--", _psql_bin(), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-        "-h", "127.0.0.1", "-p", environment["PULP_DB_PORT"], "-U", "postgres", "-d", "postgres",
-        "-c", sql,
-    ]  # fmt: skip
+    """Run ``sql`` on the instance's embedded PostgreSQL (database ``postgres``).
+
+    ``scripts/postgres.sh psql`` logs in as ``postgres`` with the instance's password (the
+    cluster accepts only scram-sha-256); ``environment`` names the instance (``PULP_DATA_DIR``,
+    ``PULP_DB_PORT``).
+    """
+    command = ["bash", str(SCRIPTS / "postgres.sh"), "psql", "-tAc", sql]
     return _run(command, environment, log, f"psql {sql!r}")
 
 
