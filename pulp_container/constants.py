@@ -1,6 +1,6 @@
 """Media types and header names of the OCI Distribution and Docker Registry APIs."""
 
-from types import MappingProxyType
+from enum import StrEnum
 
 # Manifests (OCI image spec v1.1 and Docker image manifest v2).
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -14,8 +14,7 @@ MANIFEST_MEDIA_TYPES = IMAGE_MANIFEST_TYPES | INDEX_MANIFEST_TYPES
 
 OCI_EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 
-# The media type of an index that a manifest's own "mediaType" field may leave out (OCI allows
-# it): an index is recognised by "manifests", an image manifest by "config" and "layers".
+# The only manifest schemaVersion there is (OCI image spec and Docker image manifest v2).
 SCHEMA_VERSION = 2
 
 # Largest manifest body accepted (OCI distribution spec: registries SHOULD accept 4 MiB).
@@ -33,12 +32,15 @@ OCI_FILTERS_APPLIED_HEADER = "OCI-Filters-Applied"
 # enough that memory stays flat whatever the blob size.
 STREAM_CHUNK_BYTES = 1024 * 1024
 
-# Outcomes recorded for each blob that reaches a repository.
-TRANSFER_OUTCOMES = MappingProxyType(
-    {
-        "uploaded": "bytes received from the client",
-        "mounted": "linked from another repository by a mount request",
-        "fallback": "mount requested but not possible; the client uploads instead",
-        "linked-on-head": "linked from another repository when the client asked whether it exists",
-    }
-)
+
+class TransferOutcome(StrEnum):
+    """How a blob reached (or did not reach) a repository: the outcome of a BlobTransfer."""
+
+    # Bytes received from the client.
+    UPLOADED = "uploaded"
+    # Linked from another repository by a mount request.
+    MOUNTED = "mounted"
+    # Mount requested but not possible; the client uploads instead.
+    FALLBACK = "fallback"
+    # Linked from another repository when the client asked whether the target has it.
+    LINKED_ON_HEAD = "linked-on-head"

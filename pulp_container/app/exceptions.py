@@ -96,10 +96,6 @@ class TokenRequestTooLarge(Unsupported):
     status = 400
 
 
-class TooManyRequests(RegistryError):
-    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
-
-
 class RangeInvalid(RegistryError):
     """A chunk that does not start where the upload stands (416, with the current Range)."""
 

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from django.http import FileResponse, HttpResponse, JsonResponse
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
 from pulp_container.app.authorization import Caller
@@ -21,6 +20,7 @@ from pulp_container.app.exceptions import (
     Unsupported,
     render_error,
 )
+from pulp_container.app.negotiation import HandBuiltResponses
 from pulp_container.app.oci import (
     ContentRange,
     Digest,
@@ -53,13 +53,6 @@ from pulp_container.constants import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class HandBuiltResponses(DefaultContentNegotiation):
-    """Registry responses are built by hand; Accept is read only by manifest pulls."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class RegistryView(APIView):

@@ -24,7 +24,7 @@ from pulp_container.app.exceptions import (
     Unsupported,
     render_error,
 )
-from pulp_container.app.registry_api import HandBuiltResponses
+from pulp_container.app.negotiation import HandBuiltResponses
 from pulp_container.app.scopes import Scope
 from pulp_container.app.token_verification import basic_credentials, service_name
 from pulp_container.app.tokens import (

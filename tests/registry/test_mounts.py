@@ -27,6 +27,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from pulp_container.app.models import BlobTransfer, BlobUpload, ContainerRepository
+from pulp_container.constants import TransferOutcome
 from tests.registry.client import (
     RegistryClient,
     error_codes,
@@ -150,7 +151,7 @@ def test_a_blob_the_caller_may_read_is_mounted_and_any_other_is_uploaded(
     if holder in READABLE[state][who]:
         assert_mounted(response, target, digest)
         assert BlobTransfer.objects.filter(
-            repository_name=target, digest=digest, outcome="mounted"
+            repository_name=target, digest=digest, outcome=TransferOutcome.MOUNTED
         ).exists()
     else:
         assert_upload_instead(response, target, digest)
@@ -310,7 +311,7 @@ def test_a_pushers_head_miss_links_a_blob_they_may_read_elsewhere(
         assert response["Docker-Content-Digest"] == digest
         assert digest in pending_digests(target)
         assert BlobTransfer.objects.filter(
-            repository_name=target, digest=digest, outcome="linked-on-head"
+            repository_name=target, digest=digest, outcome=TransferOutcome.LINKED_ON_HEAD
         ).exists()
     else:
         assert response.status_code == 404

@@ -25,7 +25,6 @@ from pulp_container.app.exceptions import RangeInvalid, RegistryError, Unauthori
         (exceptions.Unauthorized, "UNAUTHORIZED", 401),
         (exceptions.Denied, "DENIED", 403),
         (exceptions.Unsupported, "UNSUPPORTED", 405),
-        (exceptions.TooManyRequests, "TOOMANYREQUESTS", 429),
         (exceptions.RegistryError, "UNKNOWN", 500),
     ],
 )

@@ -23,6 +23,7 @@ from pulp_container.app.services.repositories import (
     repository_for_push,
 )
 from pulp_container.app.services.transfers import record_transfer
+from pulp_container.constants import TransferOutcome
 
 
 def mount_blob(
@@ -44,12 +45,14 @@ def mount_blob(
         prefer=str(source_name) if source_name is not None else None,
     )
     if blob is not None and blob.in_target:
-        return _linked(target, digest, blob, "mounted", "already in target", saved=False)
+        return _linked(
+            target, digest, blob, TransferOutcome.MOUNTED, "already in target", saved=False
+        )
     if blob is not None and blob.holder is not None:
         how = "from" if blob.holder == str(source_name) else "automatic from"
-        return _linked(target, digest, blob, "mounted", f"{how} {blob.holder}")
+        return _linked(target, digest, blob, TransferOutcome.MOUNTED, f"{how} {blob.holder}")
     reason = "source not readable or lacks the blob" if source_name else "no readable source"
-    record_transfer(target.name, str(digest), "fallback", reason=reason)
+    record_transfer(target.name, str(digest), TransferOutcome.FALLBACK, reason=reason)
     return False
 
 
@@ -77,7 +80,7 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
         return blob
     if links and blob.holder is not None:
         repository = repository_for_push(name, caller.user)
-        _linked(repository, digest, blob, "linked-on-head", f"from {blob.holder}")
+        _linked(repository, digest, blob, TransferOutcome.LINKED_ON_HEAD, f"from {blob.holder}")
         return blob
     return None
 
@@ -92,7 +95,12 @@ def _parse_name(source: str | None) -> RepositoryName | None:
 
 
 def _linked(
-    target: ContainerRepository, digest: Digest, blob: Blob, outcome: str, how: str, saved=True
+    target: ContainerRepository,
+    digest: Digest,
+    blob: Blob,
+    outcome: TransferOutcome,
+    how: str,
+    saved: bool = True,
 ) -> bool:
     size = blob.size if saved and blob.size is not None else 0
     with transaction.atomic():

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Count, Sum
 
 from pulp_container.app.models import BlobTransfer
+from pulp_container.constants import TransferOutcome
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 def record_transfer(
     repository_name: str,
     digest: str,
-    outcome: str,
+    outcome: TransferOutcome,
     reason: str = "",
     bytes_received: int = 0,
     bytes_saved: int = 0,
@@ -29,7 +30,7 @@ def record_transfer(
             BlobTransfer(
                 repository_name=repository_name,
                 digest=digest,
-                outcome=outcome,
+                outcome=outcome.value,
                 reason=reason,
                 bytes_received=bytes_received,
                 bytes_saved=bytes_saved,
@@ -38,7 +39,7 @@ def record_transfer(
     )
     log.info(
         "blob transfer: outcome=%s repository=%s digest=%s reason=%r received=%d saved=%d",
-        outcome,
+        outcome.value,
         repository_name,
         digest,
         reason,
@@ -48,7 +49,7 @@ def record_transfer(
 
 
 def transfer_summary(repository_prefix: str | None = None, since: datetime | None = None) -> dict:
-    """Counts and bytes by outcome (uploaded, mounted, fallback, linked-on-head)."""
+    """Counts and bytes by outcome (a ``TransferOutcome`` value)."""
     records = BlobTransfer.objects.all()
     if repository_prefix:
         records = records.filter(repository_name__startswith=repository_prefix)

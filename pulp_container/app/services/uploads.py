@@ -21,6 +21,7 @@ from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest
 from pulp_container.app.services.content import add_pending, find_blob
 from pulp_container.app.services.transfers import record_transfer
+from pulp_container.constants import TransferOutcome
 
 
 def _hashed_algorithms() -> set[str]:
@@ -110,7 +111,10 @@ def commit_upload(
         add_pending(upload.repository, [blob])
         BlobUpload.objects.filter(pk=upload.pk).delete()
         record_transfer(
-            upload.repository.name, str(digest), "uploaded", bytes_received=upload.offset
+            upload.repository.name,
+            str(digest),
+            TransferOutcome.UPLOADED,
+            bytes_received=upload.offset,
         )
     return blob
 
