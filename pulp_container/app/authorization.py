@@ -132,11 +132,9 @@ def grants_of(user: User) -> Grants:
 # --- the decision -------------------------------------------------------------------------------
 
 
-def _namespace_of(name: str) -> str:
-    return name.split("/", 1)[0]
-
-
-def rights_of_name(grants: Grants, name: str, distribution: ContainerDistribution | None):
+def rights_of_name(
+    grants: Grants, name: str, distribution: ContainerDistribution | None
+) -> frozenset[str]:
     """What a registry name allows by itself: its namespace, and the distribution at it."""
     if grants.superuser:
         return REPOSITORY_ACTIONS
@@ -145,7 +143,7 @@ def rights_of_name(grants: Grants, name: str, distribution: ContainerDistributio
         actions.add(PULL)
     if not grants.username:
         return frozenset(actions)
-    namespace = _namespace_of(name)
+    namespace = RepositoryName(name).namespace
     if namespace == grants.username:
         return REPOSITORY_ACTIONS
     actions |= grants.everywhere
