@@ -96,6 +96,21 @@ class TokenRequestTooLarge(Unsupported):
     status = 400
 
 
+class ParameterInvalid(Unsupported):
+    """A query parameter or header the registry cannot take (NUL, lone surrogates, bad type)."""
+
+    status = 400
+
+
+class Unavailable(RegistryError):
+    """The database (or another service the registry needs) cannot be reached: retry later.
+
+    Not in the OCI list of codes; distribution/distribution registers it with the same status.
+    """
+
+    code, status, message = "UNAVAILABLE", 503, "service unavailable"
+
+
 class RangeInvalid(RegistryError):
     """A chunk that does not start where the upload stands (416, with the current Range)."""
 
@@ -107,6 +122,33 @@ class RangeInvalid(RegistryError):
 
     def headers(self) -> dict[str, str]:
         return {"Range": f"0-{max(self.current_offset - 1, 0)}"}
+
+
+# The error a bare HTTP status (from Django or gunicorn, below the views) is answered with.
+_BY_STATUS: dict[int, type[RegistryError]] = {
+    400: ParameterInvalid,
+    404: NameUnknown,
+    405: Unsupported,
+    413: SizeInvalid,
+    503: Unavailable,
+}
+
+
+def error_for_status(status: int, detail: Any = None) -> RegistryError:
+    """The registry error that stands for an HTTP error status raised outside the views."""
+    error_class = _BY_STATUS.get(status)
+    if error_class is None:
+        error = RegistryError(detail)
+        error.status = status if 400 <= status < 600 else 500  # type: ignore[misc]
+        return error
+    error = error_class(detail)
+    error.status = status  # type: ignore[misc]
+    return error
+
+
+def error_body(error: RegistryError) -> bytes:
+    """The JSON body of ``error``, as bytes (for answers written below Django)."""
+    return render_error(error).content
 
 
 def render_error(error: RegistryError) -> JsonResponse:

@@ -197,6 +197,9 @@ class BlobUpload(BaseModel):
     )
     offset = models.BigIntegerField(default=0)
     received_digests = models.JSONField(null=True)
+    # Who started the session: with an expired token, only they may continue it. Its activity is
+    # ``pulp_last_updated`` (each chunk moves it), which expiry and that check read.
+    started_by = models.TextField(default="")
 
 
 class BlobTransfer(BaseModel):

@@ -74,8 +74,13 @@ class Reference:
 
     @classmethod
     def parse(cls, value: str) -> Reference:
-        """Return the reference in ``value``; a malformed one is an unknown manifest."""
-        if ":" in value:
+        """Return the reference in ``value``; a malformed one is an unknown manifest.
+
+        A value is a digest when it names a digest algorithm we know (``sha256:``...); anything
+        else with a colon, such as ``latest:foo``, is a malformed tag, not a malformed digest.
+        """
+        algorithm, colon, _ = value.partition(":")
+        if colon and algorithm in _ENCODED_LENGTH:
             return cls(digest=Digest.parse(value))
         if TAG_PATTERN.fullmatch(value):
             return cls(tag=value)
@@ -126,6 +131,32 @@ class ContentRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+# Largest page a listing returns, whatever ``n`` asks (a larger n gets this many and a Link).
+PAGE_MAX = 10_000
+_PAGE_SIZE = re.compile(r"(-)?([0-9]{1,30})")
+
+
+def page_size(value: str | None) -> int | None:
+    """The ``n`` query parameter: None when absent or not a number, else clamped to 0..PAGE_MAX
+    (a number beyond 64 bits would otherwise reach the database as an overflowing LIMIT)."""
+    match = _PAGE_SIZE.fullmatch(value.strip()) if value is not None else None
+    if match is None:
+        return None
+    return 0 if match.group(1) else min(int(match.group(2)), PAGE_MAX)
+
+
+def is_clean_text(value: str) -> bool:
+    """Whether ``value`` can be stored and compared as text: no NUL (PostgreSQL refuses it in
+    text) and no lone surrogate (it has no UTF-8 encoding)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def negotiate_media_type(stored: str, accept_header: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
+from django.db import DatabaseError, InterfaceError
+from django.db.utils import DataError
 from django.http import FileResponse, HttpResponse, JsonResponse
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
@@ -16,7 +18,9 @@ from pulp_container.app.exceptions import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    ParameterInvalid,
     RegistryError,
+    Unavailable,
     Unsupported,
     render_error,
 )
@@ -26,7 +30,9 @@ from pulp_container.app.oci import (
     Digest,
     Reference,
     RepositoryName,
+    is_clean_text,
     negotiate_media_type,
+    page_size,
 )
 from pulp_container.app.request_body import body_stream
 from pulp_container.app.scopes import Resource, Scope, challenged_access, required_access
@@ -39,7 +45,7 @@ from pulp_container.app.services import (
     repository_operations,
     uploads,
 )
-from pulp_container.app.token_verification import authorize, identify
+from pulp_container.app.token_verification import authorize, authorize_session, identify
 from pulp_container.constants import (
     API_VERSION_HEADER,
     API_VERSION_VALUE,
@@ -65,14 +71,21 @@ class RegistryView(APIView):
 
     name: RepositoryName | None
     caller: Caller
+    required: list[Scope]
+    # Upload sessions take an expired token from the user who started them (authorize_session).
+    continues_sessions = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if request.method == "OPTIONS":
+            # Not part of the API: no framework metadata (nor docstrings) for anyone.
+            raise Unsupported("OPTIONS is not supported by the registry API")
+        _check_text(request, kwargs)
         raw_name = kwargs.get("name")
         self.name = RepositoryName.parse(raw_name) if raw_name is not None else None
-        required = required_access(request.method, self.resource, raw_name)
+        self.required = required = required_access(request.method, self.resource, raw_name)
         challenged = self.challenged_access(request, required)
-        self.caller = identify(request._request, required, challenged)
+        self.caller = identify(request._request, required, challenged, self.continues_sessions)
         authorize(request._request, self.caller, required, self.name, challenged)
 
     def challenged_access(self, request, required: list[Scope]) -> list[Scope]:
@@ -82,6 +95,9 @@ class RegistryView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, MethodNotAllowed):
             exc = Unsupported(f"{exc.detail}")
+        if isinstance(exc, (InterfaceError, DatabaseError)) and not isinstance(exc, DataError):
+            log.warning("database unavailable in %s: %s", type(self).__name__, exc)
+            exc = Unavailable("the database is unavailable; retry later")
         if not isinstance(exc, RegistryError):
             log.exception("unexpected error in %s", type(self).__name__)
             exc = RegistryError("internal error")
@@ -105,14 +121,17 @@ def _empty(status: int, **headers: str) -> HttpResponse:
     return response
 
 
+def _check_text(request, path_values: dict) -> None:
+    """Every parameter is text the database can store: no NUL, no lone surrogate."""
+    values = [*path_values.values()]
+    for key, given in request.query_params.lists():
+        values += [key, *given]
+    if not all(is_clean_text(str(value)) for value in values):
+        raise ParameterInvalid("a parameter holds NUL or a lone surrogate")
+
+
 def _page_limit(request) -> int | None:
-    value = request.query_params.get("n")
-    if value is None or value == "":
-        return None
-    try:
-        return max(int(value), 0)
-    except ValueError:
-        return None
+    return page_size(request.query_params.get("n"))
 
 
 def _paginated(request, path: str, body: dict, more: bool, last: str | None) -> JsonResponse:
@@ -230,26 +249,30 @@ class BlobUploadsView(RegistryView):
         mount = Digest.parse(query["mount"]) if "mount" in query else None
         digest = Digest.parse(query["digest"]) if "digest" in query else None
         repository = repositories.repository_for_push(self.name, self.caller.user)
+        pusher = self.caller.user.get_username()
         if mount is not None:
             if mounts.mount_blob(self.caller, repository, mount, query.get("from")):
                 return _blob_created(self.name, mount)
-            return _upload_accepted(self.name, uploads.start_upload(repository))
+            return _upload_accepted(self.name, uploads.start_upload(repository, pusher))
         if digest is not None:
             stream, length = body_stream(request._request)
-            upload = uploads.start_upload(repository)
+            upload = uploads.start_upload(repository, pusher)
             uploads.commit_upload(upload, digest, stream, length)
             return _blob_created(self.name, digest)
-        return _upload_accepted(self.name, uploads.start_upload(repository))
+        return _upload_accepted(self.name, uploads.start_upload(repository, pusher))
 
 
 class BlobUploadView(RegistryView):
     """``/v2/<name>/blobs/uploads/<id>``: status, append a chunk, finish, cancel."""
 
     resource = Resource.UPLOAD
+    continues_sessions = True
 
     def _upload(self, upload_id: str):
-        repository = repositories.repository_for_push(self.name, self.caller.user)
-        return uploads.find_upload(repository, upload_id)
+        # A read of a session on a name never pushed to creates nothing: the session is unknown.
+        upload = uploads.find_upload(repositories.find_push_repository(self.name), upload_id)
+        authorize_session(self.request._request, self.caller, self.required, upload)
+        return upload
 
     def get(self, request, name, upload_id):
         return _upload_accepted(self.name, self._upload(upload_id), status=204)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from django.http import HttpRequest
+from gunicorn.http.errors import ParseException
 
-from pulp_container.app.exceptions import SizeInvalid
+from pulp_container.app.exceptions import BlobUploadInvalid, SizeInvalid
 
 # What gunicorn asks of the socket per read: its default of 8 KiB costs a Python call per 8 KiB.
 _SOCKET_READ_BYTES = 256 * 1024
@@ -25,11 +26,27 @@ def body_stream(request: HttpRequest) -> tuple[BinaryIO, int | None]:
             declared = int(length)
         except ValueError:
             raise SizeInvalid(f"invalid Content-Length {length!r}") from None
-        return _direct(request.META.get("wsgi.input"), request), declared
+        if declared < 0:
+            raise SizeInvalid(f"invalid Content-Length {length!r}")
+        return _Guarded(_direct(request.META.get("wsgi.input"), request)), declared
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
     if request.META.get("wsgi.input_terminated") and chunked:
-        return _direct(request.META["wsgi.input"], request.META["wsgi.input"]), None
+        return _Guarded(_direct(request.META["wsgi.input"], request.META["wsgi.input"])), None
     return request, 0
+
+
+class _Guarded:
+    """A body stream whose client may go away: that is a broken upload (400), not a server
+    error, and is not logged as one."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except (OSError, ParseException) as error:
+            raise BlobUploadInvalid(f"the client stopped sending the body: {error}") from None
 
 
 def _direct(server_input, fallback: BinaryIO) -> BinaryIO:

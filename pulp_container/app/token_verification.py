@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +19,7 @@ from django.http import HttpRequest
 from pulp_container.app.authorization import Caller
 from pulp_container.app.credentials import password_fingerprint, verify_credentials
 from pulp_container.app.exceptions import Denied, Unauthorized
+from pulp_container.app.models import BlobUpload
 from pulp_container.app.oci import RepositoryName
 from pulp_container.app.scopes import Scope
 from pulp_container.app.tokens import TokenInvalid, verify_token
@@ -56,21 +58,28 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
         username, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return ("", "")
+    if "\x00" in username or "\x00" in password:
+        return ("", "")  # no user has such a name, and the database cannot compare it
     return username, password
 
 
 def identify(
-    request: HttpRequest, required: list[Scope], challenged: list[Scope] | None = None
+    request: HttpRequest,
+    required: list[Scope],
+    challenged: list[Scope] | None = None,
+    allow_expired: bool = False,
 ) -> Caller:
     """The caller of ``request``; a bad token or bad credentials are 401.
 
     ``challenged`` is what a challenge names (``scopes.challenged_access``), ``required`` by
-    default."""
+    default. With ``allow_expired`` (upload sessions), a token past its lifetime identifies the
+    caller with ``token.expired`` set; ``authorize_session`` then decides whether it may go on.
+    """
     named = required if challenged is None else challenged
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "bearer" and token_auth_enabled():
         try:
-            token = verify_token(value.strip(), service_name())
+            token = verify_token(value.strip(), service_name(), allow_expired)
             user = _token_user(token.subject, token.password)
         except TokenInvalid as error:
             raise Unauthorized(str(error), challenge(request, named, "invalid_token")) from None
@@ -126,3 +135,24 @@ def authorize(
             if not caller.user.is_authenticated:
                 raise Unauthorized("authentication required", challenge(request, named))
             raise Denied(f"{caller.user.get_username()} may not {','.join(scope.actions)} {name}")
+
+
+def authorize_session(
+    request: HttpRequest, caller: Caller, required: list[Scope], upload: BlobUpload
+) -> None:
+    """Let an expired token continue the upload session it started, else 401.
+
+    A layer may take longer to send than a token lives. The session, started under a valid
+    token, is the authority to continue: the same user (still active, same password, as
+    ``identify`` checked), a session created before the token expired, and one the client has
+    kept active (its last request within a token lifetime).
+    """
+    token = caller.token
+    if token is None or not token.expired:
+        return
+    window = int(settings.TOKEN_EXPIRATION_TIME) + int(settings.TOKEN_LEEWAY)
+    started_in_time = upload.pulp_created.timestamp() <= token.expires_at
+    active = upload.pulp_last_updated.timestamp() >= time.time() - window
+    own = caller.user.is_authenticated and upload.started_by == caller.user.get_username()
+    if not (own and started_in_time and active):
+        raise Unauthorized("token expired", challenge(request, required, "invalid_token"))

@@ -26,12 +26,20 @@ class TokenInvalid(Exception):
     """The token cannot be trusted: bad signature, expired, wrong issuer/audience/algorithm."""
 
 
+class TokenExpired(TokenInvalid):
+    """The token was good but its lifetime is over."""
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     subject: str
     access: tuple[Scope, ...]
     # The fingerprint of the subject's password when the token was issued ("" if anonymous).
     password: str = ""
+    # When it stops being valid (seconds since the epoch), and whether that time has passed: an
+    # expired token is accepted only to continue an upload session (see token_verification).
+    expires_at: int = 0
+    expired: bool = False
 
     def grants(self, required: Scope) -> bool:
         return any(
@@ -93,7 +101,7 @@ def issue_refresh_token(subject: str, service: str, password_mac: str) -> str:
     return jwt.encode(claims, _private_key(), algorithm=_algorithm())
 
 
-def _decode(raw: str, audience: str) -> dict[str, Any]:
+def _decode(raw: str, audience: str, verify_exp: bool = True) -> dict[str, Any]:
     try:
         return jwt.decode(
             raw,
@@ -102,14 +110,27 @@ def _decode(raw: str, audience: str) -> dict[str, Any]:
             audience=audience,
             issuer=ISSUER,
             leeway=int(settings.TOKEN_LEEWAY),
-            options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub"]},
+            options={
+                "require": ["exp", "nbf", "iat", "iss", "aud", "sub"],
+                "verify_exp": verify_exp,
+            },
         )
+    except jwt.ExpiredSignatureError as error:
+        raise TokenExpired(str(error)) from None
     except jwt.PyJWTError as error:
         raise TokenInvalid(str(error)) from None
 
 
-def verify_token(raw: str, service: str) -> VerifiedToken:
-    claims = _decode(raw, service)
+def verify_token(raw: str, service: str, allow_expired: bool = False) -> VerifiedToken:
+    """The token's claims; with ``allow_expired``, a token past its lifetime (and otherwise
+    valid) is returned marked ``expired`` instead of refused."""
+    expired = False
+    try:
+        claims = _decode(raw, service)
+    except TokenExpired:
+        if not allow_expired:
+            raise
+        claims, expired = _decode(raw, service, verify_exp=False), True
     access = []
     for entry in claims.get("access") or []:
         if not isinstance(entry, dict):
@@ -117,7 +138,13 @@ def verify_token(raw: str, service: str) -> VerifiedToken:
         actions = entry.get("actions") or []
         access.append(Scope(str(entry.get("type")), str(entry.get("name")), frozenset(actions)))
     password = claims.get("pwd", "")
-    return VerifiedToken(subject=claims["sub"], access=tuple(access), password=str(password))
+    return VerifiedToken(
+        subject=claims["sub"],
+        access=tuple(access),
+        password=str(password),
+        expires_at=int(claims["exp"]),
+        expired=expired,
+    )
 
 
 def verify_refresh_token(raw: str, service: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.conf import settings
 
 from pulp_container.constants import STREAM_CHUNK_BYTES
+from pulp_container.gunicorn_hooks import keep_alive
 
 Hashers = dict[str, "hashlib._Hash"]
 
@@ -69,6 +70,8 @@ def write_at(
                     break
                 sink.put(chunk)
                 written += len(chunk)
+                # A slow client may send for longer than the worker timeout: still alive.
+                keep_alive()
     return written
 
 
@@ -116,7 +119,25 @@ def hash_upload_file(upload_pk: UUID, algorithms: Iterable[str]) -> dict[str, st
         while chunk := upload_file.read(STREAM_CHUNK_BYTES):
             for hasher in hashers.values():
                 hasher.update(chunk)
+            keep_alive()
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def has_upload_file(upload_pk: UUID) -> bool:
+    return upload_path(upload_pk).is_file()
+
+
+def commit_link(upload_pk: UUID) -> Path:
+    """A second name for the upload's file, which storage moves into place as the artifact.
+
+    The upload's own name stays until the commit is recorded: a crash at any point before
+    leaves the bytes where a retried commit finds them.
+    """
+    path = upload_path(upload_pk)
+    link = path.with_name(f"{path.name}.commit")
+    link.unlink(missing_ok=True)
+    os.link(path, link)
+    return link
 
 
 def truncate_upload_file(upload_pk: UUID, size: int) -> None:
@@ -124,4 +145,6 @@ def truncate_upload_file(upload_pk: UUID, size: int) -> None:
 
 
 def remove_upload_file(upload_pk: UUID) -> None:
-    upload_path(upload_pk).unlink(missing_ok=True)
+    path = upload_path(upload_pk)
+    path.unlink(missing_ok=True)
+    path.with_name(f"{path.name}.commit").unlink(missing_ok=True)

@@ -300,9 +300,13 @@ def test_mounting_a_blob_the_target_already_has_is_201_and_changes_nothing(
 def test_a_pushers_head_miss_links_a_blob_they_may_read_elsewhere(
     everyone, registry, blobs, who, holder
 ):
-    """Fresh CI runners ask the target, not for a mount: the answer is the mount's answer."""
+    """Fresh CI runners ask the target, not for a mount: the answer is the mount's answer.
+
+    The target exists (a push to it has started): a HEAD links only into an existing repository.
+    """
     target, digest = TARGET[who], blobs["committed"][holder]
     client = registry(everyone[who], f"repository:{target}:pull,push")
+    client.start_upload(target)
 
     response = client.head(f"/v2/{target}/blobs/{digest}")
 

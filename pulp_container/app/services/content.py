@@ -126,6 +126,8 @@ def held_by(repository: ContainerRepository, model, digests) -> dict[str, Conten
     """Of the ``model`` units (Blob or Manifest) with these digests, those the repository holds,
     committed or pending, by digest: one query whatever the number of digests."""
     units = model.objects.filter(digest__in=[str(d) for d in digests]).filter(held(repository.pk))
+    if model is Blob:
+        units = units.annotate(size=F("contentartifact__artifact__size"))
     return {unit.digest: unit for unit in units}
 
 

@@ -16,6 +16,7 @@ from pulp_container.app.exceptions import (
     ManifestTooLarge,
     ManifestUnknown,
 )
+from pulp_container.app.manifest_schema import check_document, load_document
 from pulp_container.app.models import (
     Blob,
     ContainerRepository,
@@ -29,7 +30,6 @@ from pulp_container.app.services.content import (
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.constants import (
-    INDEX_MANIFEST_TYPES,
     MANIFEST_MAX_BYTES,
     MANIFEST_MEDIA_TYPES,
     OCI_INDEX,
@@ -62,35 +62,31 @@ class ParsedManifest:
     def listed_digests(self) -> list[Digest]:
         return [_descriptor_digest(entry) for entry in self.document.get("manifests", [])]
 
+    def declared_sizes(self) -> dict[str, set[int]]:
+        """The sizes the descriptors give each referenced digest (checked against the store)."""
+        descriptors = [self.document.get("config"), *self.document.get("layers", [])]
+        descriptors += self.document.get("manifests", [])
+        sizes: dict[str, set[int]] = {}
+        for descriptor in descriptors:
+            if isinstance(descriptor, dict) and not descriptor.get("urls"):
+                sizes.setdefault(descriptor["digest"], set()).add(descriptor["size"])
+        return sizes
+
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     """Check a pushed manifest: size, JSON, media type, schema; raise the OCI error otherwise."""
     if len(body) > MANIFEST_MAX_BYTES:
         raise ManifestTooLarge(f"manifest is larger than {MANIFEST_MAX_BYTES} bytes")
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise ManifestInvalid("manifest is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise ManifestInvalid("manifest is not a JSON object")
+    document = load_document(body)
     media_type = _media_type(document, content_type)
-    if document.get("schemaVersion") != SCHEMA_VERSION:
-        raise ManifestInvalid("schemaVersion must be 2")
-    if media_type in INDEX_MANIFEST_TYPES:
-        if not isinstance(document.get("manifests"), list):
-            raise ManifestInvalid("an index needs a list of manifests")
-    elif not isinstance(document.get("config"), dict) or not isinstance(
-        document.get("layers"), list
-    ):
-        raise ManifestInvalid("an image manifest needs a config and a list of layers")
-    parsed = ParsedManifest(Digest.of(body), media_type, body, document)
-    # Descriptors are parsed now, so a malformed one is MANIFEST_INVALID, not a later error.
-    parsed.config_digest(), parsed.layer_digests(), parsed.listed_digests()
-    return parsed
+    check_document(document, media_type)
+    return ParsedManifest(Digest.of(body), media_type, body, document)
 
 
 def _media_type(document: dict[str, Any], content_type: str | None) -> str:
     declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestInvalid("mediaType is not a string")
     header = (content_type or "").split(";", 1)[0].strip() or None
     if declared is not None and header is not None and declared != header:
         raise ManifestInvalid(f"Content-Type {header} does not match mediaType {declared}")
@@ -147,10 +143,21 @@ def _referenced_content(
     missing += [str(d) for d in parsed.listed_digests() if str(d) not in children]
     if missing:
         raise ManifestBlobUnknown({"unknown": missing})
+    _check_sizes(parsed, blobs, children)
     config = blobs[str(config_digest)] if config_digest else None
     layers = [blobs[str(d)] for d in parsed.layer_digests()]
     listed = [children[str(d)] for d in parsed.listed_digests()]
     return config, layers, listed
+
+
+def _check_sizes(parsed: ParsedManifest, blobs: dict, children: dict) -> None:
+    """OCI image spec, "Descriptors": size is the exact byte count of the referenced content."""
+    stored = {digest: blob.size for digest, blob in blobs.items()}
+    stored.update({digest: len(child.data.encode("utf-8")) for digest, child in children.items()})
+    for digest, sizes in parsed.declared_sizes().items():
+        if digest in stored and sizes != {stored[digest]}:
+            declared = ", ".join(str(size) for size in sorted(sizes))
+            raise ManifestInvalid(f"{digest} has {stored[digest]} bytes, not {declared}")
 
 
 def _manifest_blobs(manifest: Manifest) -> list[Blob]:

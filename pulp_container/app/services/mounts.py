@@ -20,7 +20,7 @@ from pulp_container.app.services.content import add_pending, locate_blob
 from pulp_container.app.services.repositories import (
     PullTarget,
     find_distribution,
-    repository_for_push,
+    find_push_repository,
 )
 from pulp_container.app.services.transfers import record_transfer
 from pulp_container.constants import TransferOutcome
@@ -79,7 +79,10 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
     if blob.in_target:
         return blob
     if links and blob.holder is not None:
-        repository = repository_for_push(name, caller.user)
+        # Only into a repository that exists: a read never creates one (a first push does).
+        repository = find_push_repository(name)
+        if repository is None:
+            return None
         _linked(repository, digest, blob, TransferOutcome.LINKED_ON_HEAD, f"from {blob.holder}")
         return blob
     return None

@@ -70,6 +70,12 @@ def existing_repository(name: RepositoryName) -> ContainerRepository:
     return ContainerRepository.objects.get(pk=distribution.repository_id)
 
 
+def find_push_repository(name: RepositoryName) -> ContainerRepository | None:
+    """The repository a push to ``name`` writes into if it exists; never creates one (reads
+    never write)."""
+    return ContainerRepository.objects.filter(distributions__base_path=str(name)).first()
+
+
 def repository_for_push(
     name: RepositoryName, user: AbstractBaseUser | AnonymousUser
 ) -> ContainerRepository:
@@ -80,7 +86,7 @@ def repository_for_push(
     layers in parallel) race on the unique names; the loser reads what the winner created.
     """
     # The usual case, a repository that exists, in one query.
-    repository = ContainerRepository.objects.filter(distributions__base_path=str(name)).first()
+    repository = find_push_repository(name)
     if repository is not None:
         return repository
     # A concurrent first push may have created it since: what the distribution serves decides.

@@ -8,6 +8,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils.timezone import now
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
 from pulp_container.app import upload_files
@@ -28,14 +29,16 @@ def _hashed_algorithms() -> set[str]:
     return set(Artifact.DIGEST_FIELDS) | {"sha256"}
 
 
-def start_upload(repository: ContainerRepository) -> BlobUpload:
-    upload = BlobUpload.objects.create(repository=repository)
+def start_upload(repository: ContainerRepository, started_by: str = "") -> BlobUpload:
+    upload = BlobUpload.objects.create(repository=repository, started_by=started_by)
     upload_files.create_upload_file(upload.pk)
     return upload
 
 
-def find_upload(repository: ContainerRepository, upload_id: str) -> BlobUpload:
+def find_upload(repository: ContainerRepository | None, upload_id: str) -> BlobUpload:
     """The upload ``upload_id`` of this repository, or BlobUploadUnknown (404)."""
+    if repository is None:
+        raise BlobUploadUnknown(f"upload {upload_id} is unknown")
     try:
         return BlobUpload.objects.select_related("repository").get(
             pk=UUID(upload_id), repository=repository
@@ -75,7 +78,7 @@ def append_chunk(
     digests = {name: hasher.hexdigest() for name, hasher in hashers.items()} or None
     # Optimistic concurrency: only one request may move the upload from this offset.
     moved = BlobUpload.objects.filter(pk=upload.pk, offset=upload.offset).update(
-        offset=upload.offset + written, received_digests=digests
+        offset=upload.offset + written, received_digests=digests, pulp_last_updated=now()
     )
     if not moved:
         raise RangeInvalid("another request appended to this upload", upload.offset)
@@ -95,14 +98,15 @@ def commit_upload(
     The blob joins the repository's pending content; its bytes become an Artifact by a rename
     of the upload file (or are dropped when the registry already has them). A digest that does
     not match ends the upload and leaves nothing behind.
+
+    A commit can be retried after a crash at any point: the digests of what was received are
+    recorded before anything is moved, the upload's file keeps its name until the upload row
+    goes (storage moves a second name of it), and an upload whose file is gone but whose blob
+    exists commits again to the same answer.
     """
     if stream is not None and content_length:
         upload = append_chunk(upload, stream, None, content_length)
-    digests = upload.received_digests
-    if not digests or digest.algorithm not in digests:
-        digests = upload_files.hash_upload_file(
-            upload.pk, _hashed_algorithms() | {digest.algorithm}
-        )
+    digests = _received_digests(upload, digest)
     if digests[digest.algorithm] != digest.encoded:
         cancel_upload(upload)
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
@@ -116,7 +120,22 @@ def commit_upload(
             TransferOutcome.UPLOADED,
             bytes_received=upload.offset,
         )
+    upload_files.remove_upload_file(upload.pk)
     return blob
+
+
+def _received_digests(upload: BlobUpload, digest: Digest) -> dict[str, str]:
+    """The digests of the bytes the upload received, hashed once and recorded with it."""
+    digests = upload.received_digests
+    if digests and digest.algorithm in digests:
+        return digests
+    if not upload_files.has_upload_file(upload.pk):
+        cancel_upload(upload)
+        raise BlobUploadUnknown(f"upload {upload.pk} lost its bytes; start the upload again")
+    digests = upload_files.hash_upload_file(upload.pk, _hashed_algorithms() | {digest.algorithm})
+    BlobUpload.objects.filter(pk=upload.pk, offset=upload.offset).update(received_digests=digests)
+    upload.received_digests = digests
+    return digests
 
 
 def cancel_upload(upload: BlobUpload) -> None:
@@ -128,7 +147,6 @@ def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> B
     """The Blob for ``digest``, created from the upload's file unless it exists already."""
     blob = find_blob(digest)
     if blob is not None:
-        upload_files.remove_upload_file(upload.pk)
         return blob
     artifact = _store_artifact(upload, digests)
     try:
@@ -146,17 +164,20 @@ def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> B
 def _store_artifact(upload: BlobUpload, digests: dict[str, str]) -> Artifact:
     existing = Artifact.objects.filter(sha256=digests["sha256"]).first()
     if existing is not None:
-        upload_files.remove_upload_file(upload.pk)
         return existing
-    path = upload_files.upload_path(upload.pk)
+    if not upload_files.has_upload_file(upload.pk):
+        cancel_upload(upload)
+        raise BlobUploadUnknown(f"upload {upload.pk} lost its bytes; start the upload again")
+    path = upload_files.commit_link(upload.pk)
     fields = {name: digests[name] for name in Artifact.DIGEST_FIELDS}
     artifact = Artifact(file=_UploadedFile(path), size=upload.offset, **fields)
     try:
         with transaction.atomic():
             artifact.save()
     except IntegrityError:
-        upload_files.remove_upload_file(upload.pk)
         return Artifact.objects.get(sha256=digests["sha256"])
+    finally:
+        artifact.file.close()
     return artifact
 
 

@@ -1,0 +1,76 @@
+"""gunicorn hooks of pulpcore-api (``--config python:pulp_container.gunicorn_hooks``).
+
+- A worker still receiving an upload's bytes tells the arbiter it is alive (``keep_alive``), so
+  the worker timeout ends stuck workers, not long uploads.
+- A worker's database heartbeat that fails during an outage is logged and retried at the next
+  beat; pulpcore's own ends the worker, and then the whole server (gunicorn stops when a worker
+  exits with its boot-error status), for a database restart.
+- Requests gunicorn itself refuses (bad request line, header or Content-Length) are answered with
+  OCI error JSON, as everything else, rather than gunicorn's HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from gunicorn import util
+
+from pulp_container.app.exceptions import error_body, error_for_status
+from pulp_container.constants import API_VERSION_HEADER, API_VERSION_VALUE
+
+log = logging.getLogger(__name__)
+
+# At most one notification per this many seconds: it touches a file.
+_NOTIFY_EVERY = 1.0
+
+_worker: Any = None
+_last_notified = 0.0
+
+
+def post_worker_init(worker) -> None:
+    global _worker
+    _worker = worker
+    _survive_database_outages(worker)
+    util.write_error = _write_oci_error
+
+
+def keep_alive() -> None:
+    """Tell the arbiter this worker is alive; call while a request is still moving bytes.
+
+    Outside gunicorn (tests, management commands) this does nothing.
+    """
+    global _last_notified
+    if _worker is None:
+        return
+    now = time.monotonic()
+    if now - _last_notified >= _NOTIFY_EVERY:
+        _last_notified = now
+        _worker.notify()
+
+
+def _survive_database_outages(worker) -> None:
+    beat = getattr(worker, "heartbeat", None)
+    if beat is None:
+        return
+
+    def heartbeat() -> None:
+        try:
+            beat()
+        except Exception as error:  # DatabaseError, InterfaceError: the database is away
+            log.warning("API heartbeat not written (%s); trying again at the next beat", error)
+
+    worker.heartbeat = heartbeat
+
+
+def _write_oci_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = error_body(error_for_status(status_int, f"{reason}: {mesg}"))
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"{API_VERSION_HEADER}: {API_VERSION_VALUE}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
