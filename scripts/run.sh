@@ -144,7 +144,9 @@ start_bg() {
 }
 
 unset GUNICORN_CMD_ARGS
+# Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
 tls_args="--certfile $PULP_TLS_DIR/server.crt --keyfile $PULP_TLS_DIR/server.key"
+tls_args+=" --logger-class pulp_container.logs.AccessLogger"
 start_bg api env GUNICORN_CMD_ARGS="$tls_args" pulpcore-api \
     --bind "127.0.0.1:$PULP_API_PORT" --workers "$PULP_API_WORKERS" --timeout 600 \
     --graceful-timeout 10 --no-control-socket --access-logfile -

@@ -174,7 +174,10 @@ def start_api_process(
         **base,
         "PULP_SETTINGS": str(folder / "settings.py"),
         "DJANGO_SETTINGS_MODULE": "pulpcore.app.settings",
-        "GUNICORN_CMD_ARGS": f"--certfile {tls / 'server.crt'} --keyfile {tls / 'server.key'}",
+        "GUNICORN_CMD_ARGS": (
+            f"--certfile {tls / 'server.crt'} --keyfile {tls / 'server.key'}"
+            " --logger-class pulp_container.logs.AccessLogger"
+        ),
         **settings,
     }
     command = [
