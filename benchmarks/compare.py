@@ -38,7 +38,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import large_blob, manifest_commit, physical_limit  # noqa: E402
+from benchmarks import hot_path, large_blob, manifest_commit, physical_limit  # noqa: E402
 from benchmarks.peers import WORK_DIR, Peer, summarize  # noqa: E402
 from benchmarks.peers import distribution as distribution_peer  # noqa: E402
 from benchmarks.peers import ours as ours_peer  # noqa: E402
@@ -82,6 +82,10 @@ class Sizes:
     concurrent: int
     concurrent_layer_size: int
     physical: int
+    hot_requests: int
+    clients: int
+    client_seconds: float
+    idle_connections: int
 
 
 FULL = Sizes(
@@ -98,6 +102,10 @@ FULL = Sizes(
     concurrent=8,
     concurrent_layer_size=1 * MIB,
     physical=512 * MIB,
+    hot_requests=100,
+    clients=32,
+    client_seconds=20.0,
+    idle_connections=64,
 )
 SMOKE = Sizes(
     base_layers=2,
@@ -113,6 +121,10 @@ SMOKE = Sizes(
     concurrent=3,
     concurrent_layer_size=16 * 1024,
     physical=16 * MIB,
+    hot_requests=10,
+    clients=4,
+    client_seconds=2.0,
+    idle_connections=8,
 )
 
 
@@ -284,6 +296,36 @@ def mount_benchmarks(peer: Peer, prefix: str, sizes: Sizes) -> dict[str, Any]:
     }
 
 
+# --- 3. the small requests of a push, under load -------------------------------------------
+
+
+def hot_path_benchmarks(peer: Peer, prefix: str, sizes: Sizes) -> dict[str, Any]:
+    """HEAD of a held blob and a repeated token request (one client), then ``clients`` clients
+    for ``client_seconds`` on ``GET /v2/`` and on that HEAD, then the idle-connection check."""
+    name = f"{prefix}/held"
+    client = Client(peer)
+    client.authorize([pull_push(name)])
+    digest = client.upload_monolithic(name, os.urandom(4096))
+    scopes = [pull(name)]
+    head = f"/v2/{name}/blobs/{digest}"
+    results: dict[str, Any] = {
+        "floor": hot_path.latency(peer, scopes, "GET", "/v2/", sizes.hot_requests),
+        "head": hot_path.head_latency(peer, name, digest, sizes.hot_requests),
+        "token": hot_path.token_latency(peer, name, sizes.hot_requests),
+    }
+    for key, method, location, single in (
+        ("floor_load", "GET", "/v2/", "floor"),
+        ("head_load", "HEAD", head, "head"),
+    ):
+        loaded = hot_path.concurrency(
+            peer, scopes, method, location, sizes.clients, sizes.client_seconds
+        )
+        loaded["p95_over_single"] = loaded["p95_ms"] / results[single]["p50_ms"]
+        results[key] = loaded
+    results["idle"] = hot_path.idle_connections(peer, f"{prefix}/idle", sizes.idle_connections)
+    return results
+
+
 # --- running a peer ---------------------------------------------------------------------------
 
 
@@ -304,6 +346,7 @@ def run_peer(peer: Peer, sizes: Sizes, run_id: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     log(f"{peer.name}: {peer.version} at {peer.url}")
     guarded(results, "mount", lambda: mount_benchmarks(peer, f"{prefix}/mount", sizes))
+    guarded(results, "hot", lambda: hot_path_benchmarks(peer, f"{prefix}/hot", sizes))
     guarded(
         results,
         "hierarchy_mount",
@@ -369,6 +412,21 @@ def rows(sizes: Sizes) -> list[Row]:
         Row(f"Mount p50 ms at {sizes.repositories_large} repositories", ("mount", "large", "p50_ms"), digits=2),
         Row(f"Mount p95 ms at {sizes.repositories_large} repositories", ("mount", "large", "p95_ms"), digits=2),
         Row("  GET /v2/ p50 ms (floor of any request)", ("mount", "floor", "p50_ms"), digits=2),
+        Row("HEAD existing blob p50 ms", ("hot", "head", "p50_ms"), digits=2),
+        Row("Token request p50 ms (repeated)", ("hot", "token", "p50_ms"), digits=2),
+        Row(f"{sizes.clients} clients x {sizes.client_seconds:.0f} s GET /v2/: p50 ms", ("hot", "floor_load", "p50_ms"), digits=2),
+        Row("  p95 ms", ("hot", "floor_load", "p95_ms"), digits=2),
+        Row("  p95 / single-client GET /v2/ p50", ("hot", "floor_load", "p95_over_single"), digits=2),
+        Row("  requests/s", ("hot", "floor_load", "requests_per_s"), digits=0),
+        Row("  errors", ("hot", "floor_load", "errors"), digits=0),
+        Row(f"{sizes.clients} clients x {sizes.client_seconds:.0f} s HEAD blob: p50 ms", ("hot", "head_load", "p50_ms"), digits=2),
+        Row("  p95 ms", ("hot", "head_load", "p95_ms"), digits=2),
+        Row("  p95 / single-client HEAD p50", ("hot", "head_load", "p95_over_single"), digits=2),
+        Row("  requests/s", ("hot", "head_load", "requests_per_s"), digits=0),
+        Row("  errors", ("hot", "head_load", "errors"), digits=0),
+        Row("Small push (4 KiB layer, config, manifest) alone s", ("hot", "idle", "alone_s"), digits=3),
+        Row(f"  beside {sizes.idle_connections} idle connections s", ("hot", "idle", "with_idle_s"), digits=3),
+        Row("  idle check passed (1 = yes)", ("hot", "idle", "ok"), digits=0),
         Row(f"  filling {sizes.repositories_large - sizes.repositories_small - 1} repositories s", ("mount", "fill_s")),
         Row(f"Large blob {sizes.large_blob // MIB} MiB push MB/s (higher is better)", ("blob_large", "push_mb_s")),
         Row("  API peak RSS MiB, one process", ("blob_large", "api_peak_rss_mib")),
@@ -461,6 +519,65 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "Errors:", *errors]
     lines += ["", f"Total time: {report['total_s']:.0f}s", ""]
     return "\n".join(lines)  # fmt: skip
+
+
+# Targets of issue 12, ours/distribution at most (p50s unless named); rows not named have none.
+TARGETS = {
+    ("mount", "floor", "p50_ms"): 2.0,
+    ("hot", "head", "p50_ms"): 2.0,
+    ("mount", "small", "p50_ms"): 2.0,
+    ("mount", "large", "p50_ms"): 2.0,
+    ("manifest_put", "p50_ms"): 3.0,
+    ("hierarchy_mount", "wall_s"): 1.2,
+    ("concurrent", "wall_s"): 1.5,
+}
+# Throughputs: ours/distribution at least.
+TARGETS_AT_LEAST = {("blob_large", "push_mb_s"): 1.0, ("blob_large", "pull_mb_s"): 1.5}
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """A PNG of ours/distribution for every row both have (log scale; targets as ticks)."""
+    import matplotlib  # noqa: PLC0415 - only a full report needs it; the table never does
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    sizes = Sizes(**report["sizes"])
+    results = {name: report["peers"].get(name, {}).get("results", {}) for name in PEER_NAMES}
+    labels, ratios, targets = [], [], []
+    for row in rows(sizes):
+        ours = _get(results["ours"], *row.path)
+        other = _get(results["distribution"], *row.path)
+        if not ours or not other or math.isnan(ours) or math.isnan(other):
+            continue
+        labels.append(row.label.strip())
+        ratios.append(ours / other)
+        targets.append(TARGETS.get(row.path) or TARGETS_AT_LEAST.get(row.path))
+    figure, axes = plt.subplots(figsize=(11, 0.38 * max(len(labels), 4) + 1.5))
+    if labels:
+        positions = list(range(len(labels)))[::-1]
+        colours = []
+        for row_ratio, target, label in zip(ratios, targets, labels, strict=True):
+            higher_better = "MB/s" in label or "requests/s" in label
+            good = row_ratio >= 1 if higher_better else row_ratio <= 1
+            if target is not None:
+                good = row_ratio >= target if higher_better else row_ratio <= target
+            colours.append("tab:green" if good else "tab:red")
+        axes.barh(positions, ratios, color=colours)
+        for position, target in zip(positions, targets, strict=True):
+            if target is not None:
+                axes.plot([target, target], [position - 0.4, position + 0.4], color="black")
+        axes.set_yticks(positions, labels, fontsize=8)
+        axes.set_xscale("log")
+        axes.axvline(1.0, color="grey", linestyle="--")
+        for position, value in zip(positions, ratios, strict=True):
+            axes.text(value, position, f" {value:.2f}", va="center", fontsize=7)
+    axes.set_xlabel("ours / distribution (log scale; black tick: target)")
+    axes.set_title(f"{report['mode']} {report['started']}: {report['machine']['description'][:110]}",
+                   fontsize=8)  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 # --- machine ----------------------------------------------------------------------------------
@@ -622,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments.output_dir.mkdir(parents=True, exist_ok=True)
     stem = arguments.output_dir / f"compare-{report['mode']}-{run_id}"
     table = markdown(report)
+    chart(report, stem.with_suffix(".png"))
+    shutil.copyfile(stem.with_suffix(".png"), arguments.output_dir / f"latest-{report['mode']}.png")
     for path, text in (
         (stem.with_suffix(".json"), json.dumps(report, indent=2, default=str)),
         (stem.with_suffix(".md"), table),

@@ -81,6 +81,13 @@ PULP_READY_FILE="$PULP_DATA_DIR/run.ready"
 PULP_API_URL="https://127.0.0.1:$PULP_API_PORT"
 PULP_CONTENT_URL="http://127.0.0.1:$PULP_CONTENT_PORT"
 PULP_STATUS_URL="$PULP_API_URL/pulp/api/v3/status/"
+# The front (scripts/front.sh, nginx) owns the public ports; Pulp's processes listen on these
+# Unix sockets behind it. The media prefix is nginx's internal location for blob bytes, named to
+# pulpcore-api as CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX.
+PULP_FRONT_DIR="$PULP_DATA_DIR/front"
+PULP_API_SOCKET="$PULP_DATA_DIR/run/api.sock"
+PULP_CONTENT_SOCKET="$PULP_DATA_DIR/run/content.sock"
+PULP_FRONT_MEDIA_PREFIX="/_front/media/"
 
 # What every Pulp process (and pytest-django) needs to find its configuration.
 export PULP_SETTINGS="$PULP_SETTINGS_FILE"

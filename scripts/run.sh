@@ -2,8 +2,9 @@
 # Runs one Pulp instance in the foreground (`make run`): see README.md.
 #
 #   install (unless PULP_SKIP_INSTALL=1) -> embedded PostgreSQL (unless PULP_DATABASE_HOST)
-#   -> settings -> migrate -> admin password -> pulpcore-api (HTTPS), pulpcore-content,
-#   pulpcore-worker in the background, logs in $PULP_DATA_DIR/logs/ -> wait for /status/
+#   -> settings -> migrate -> admin password -> pulpcore-api, pulpcore-content (Unix sockets),
+#   nginx (scripts/front.sh: the public ports, HTTPS), pulpcore-worker in the background,
+#   logs in $PULP_DATA_DIR/logs/ -> wait for /status/
 #   -> banner, touch $PULP_DATA_DIR/run.ready -> wait.
 #
 # Ctrl-C or SIGTERM stops every process started here (and the embedded PostgreSQL when this
@@ -145,13 +146,19 @@ start_bg() {
 
 unset GUNICORN_CMD_ARGS
 # Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
-tls_args="--certfile $PULP_TLS_DIR/server.crt --keyfile $PULP_TLS_DIR/server.key"
-tls_args+=" --logger-class pulp_container.logs.AccessLogger"
-start_bg api env GUNICORN_CMD_ARGS="$tls_args" pulpcore-api \
-    --bind "127.0.0.1:$PULP_API_PORT" --workers "$PULP_API_WORKERS" --timeout 600 \
+gunicorn_args="--logger-class pulp_container.logs.AccessLogger"
+# >>> front (issue 12): nginx owns the public ports (TLS, keep-alive, HTTP/2, idle clients, blob
+# bytes); pulpcore-api and pulpcore-content listen on Unix sockets behind it. scripts/front.sh.
+"$SCRIPTS/front.sh" config
+rm -f "$PULP_API_SOCKET" "$PULP_CONTENT_SOCKET"
+start_bg api env GUNICORN_CMD_ARGS="$gunicorn_args" \
+    PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" pulpcore-api \
+    --bind "unix:$PULP_API_SOCKET" --workers "$PULP_API_WORKERS" --timeout 600 \
     --graceful-timeout 10 --no-control-socket --access-logfile -
-start_bg content pulpcore-content --bind "127.0.0.1:$PULP_CONTENT_PORT" \
+start_bg content pulpcore-content --bind "unix:$PULP_CONTENT_SOCKET" \
     --graceful-timeout 10 --no-control-socket
+start_bg front "$SCRIPTS/front.sh" run
+# <<< front
 start_bg worker pulpcore-worker
 
 child_died() {
@@ -205,7 +212,7 @@ Pulp (pulp_container) is ready.  Data: $PULP_DATA_DIR
   Content    $PULP_CONTENT_URL/pulp/content/
   Login      admin / $PULP_ADMIN_PASSWORD
   TLS CA     $PULP_CA_CERT
-  Logs       $PULP_LOG_DIR/{api,content,worker,migrate}.log
+  Logs       $PULP_LOG_DIR/{api,content,worker,migrate,front,front-access}.log
 
 Trust the CA:
   curl --cacert $PULP_CA_CERT -u admin:$PULP_ADMIN_PASSWORD $PULP_STATUS_URL

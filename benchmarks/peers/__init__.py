@@ -297,11 +297,12 @@ class Peer:
         self.stopper()
 
 
-def gunicorn_api_pids(port: int) -> Callable[[], list[int]]:
-    """The gunicorn master of ``pulpcore-api --bind 127.0.0.1:<port>`` and its workers."""
+def gunicorn_api_pids(bind: str) -> Callable[[], list[int]]:
+    """The gunicorn master of ``pulpcore-api --bind <bind>`` and its workers (``bind``:
+    ``unix:<socket>`` behind the front of ``scripts/run.sh``, or ``127.0.0.1:<port>``)."""
 
     def pids() -> list[int]:
-        masters = processes_matching("pulpcore-api", f"127.0.0.1:{port}")
+        masters = processes_matching("pulpcore-api", bind)
         found: list[int] = []
         for master in masters:
             for pid in descendants(master):

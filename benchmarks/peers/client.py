@@ -86,6 +86,13 @@ class Client:
     def url(self, location: str) -> str:
         return location if "://" in location else self.peer.url + location
 
+    def challenge(self) -> Challenge | None:
+        """The challenge of an anonymous ``GET /v2/``, or None when it answers 200."""
+        response = self.session.get(self.url("/v2/"), timeout=self.timeout)
+        if response.status_code == 200:
+            return None
+        return Challenge.parse(response.headers.get("WWW-Authenticate", ""))
+
     def authorize(self, scopes: list[str]) -> None:
         """Take a token for ``scopes`` (if the registry asks for one) and use it from now on."""
         response = self.session.get(self.url("/v2/"), timeout=self.timeout)

@@ -2,9 +2,10 @@
 
 One process (the production model of the Go binary) with a generated configuration: filesystem
 storage under ``benchmarks/.work/distribution/storage`` (emptied at every start), TLS with a
-self-signed certificate, no authentication (distribution's only built-in password check is
-htpasswd with bcrypt, which needs a tool this machine may lack), JSON logs with one
-``response completed`` entry per request, listening on ``127.0.0.1:<free port>``.
+self-signed certificate, Basic authentication against an htpasswd file (bcrypt, made with
+Debian's ``htpasswd`` from ``apache2-utils``: distribution's only built-in password check), so
+that it pays for authentication as ours does; JSON logs with one ``response completed`` entry
+per request, listening on ``127.0.0.1:<free port>``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import requests
 import urllib3
 
-from benchmarks.peers import WORK_DIR, Peer, clean_environment, free_port
+from benchmarks.peers import ADMIN, WORK_DIR, Peer, clean_environment, free_port
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -42,6 +43,10 @@ storage:
   maintenance:
     uploadpurging:
       enabled: false
+auth:
+  htpasswd:
+    realm: benchmark
+    path: {htpasswd}
 http:
   addr: 127.0.0.1:{port}
   tls:
@@ -51,7 +56,7 @@ http:
 
 
 def available() -> bool:
-    return shutil.which(BINARY) is not None
+    return shutil.which(BINARY) is not None and shutil.which("htpasswd") is not None
 
 
 def _version() -> str:
@@ -61,7 +66,10 @@ def _version() -> str:
 
 def launch(data_dir: Path | None = None) -> Peer:
     if not available():
-        raise RuntimeError("docker-registry not installed (apt-get install -y docker-registry)")
+        raise RuntimeError(
+            "docker-registry or htpasswd not installed"
+            " (apt-get install -y docker-registry apache2-utils)"
+        )
     started = time.monotonic()
     root = data_dir or WORK_DIR / "distribution"
     storage = root / "storage"
@@ -78,9 +86,17 @@ def launch(data_dir: Path | None = None) -> Peer:
             check=True,
             capture_output=True,
         )  # fmt: skip
+    htpasswd = root / "htpasswd"
+    subprocess.run(
+        ["htpasswd", "-B", "-b", "-c", str(htpasswd), *ADMIN], check=True, capture_output=True
+    )
     port = free_port()
     config = root / "config.yml"
-    config.write_text(CONFIG.format(storage=storage, port=port, certificate=certificate, key=key))
+    config.write_text(
+        CONFIG.format(
+            storage=storage, port=port, certificate=certificate, key=key, htpasswd=htpasswd
+        )
+    )
     log = root / "registry.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -106,7 +122,8 @@ def launch(data_dir: Path | None = None) -> Peer:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         try:
-            if requests.get(f"{url}/v2/", verify=False, timeout=2).status_code == 200:
+            answer = requests.get(f"{url}/v2/", verify=False, timeout=2, auth=ADMIN)
+            if answer.status_code == 200:
                 break
         except requests.RequestException:
             pass
@@ -117,12 +134,12 @@ def launch(data_dir: Path | None = None) -> Peer:
     return Peer(
         name="distribution",
         url=url,
-        credentials=None,
+        credentials=ADMIN,
         access_log=log,
         log_format="distribution",
         api_pids=lambda: [process.pid] if process.poll() is None else [],
         stopper=stop,
         version=f"distribution {_version()}",
-        notes=["no authentication"],
+        notes=["htpasswd Basic authentication (bcrypt)"],
         started_in_s=time.monotonic() - started,
     )

@@ -169,7 +169,8 @@ class PulpInstance:
             credentials=ADMIN,
             access_log=self.access_log,
             log_format="gunicorn",
-            api_pids=gunicorn_api_pids(self.api_port),
+            # Behind the front (scripts/front.sh), pulpcore-api listens on a Unix socket.
+            api_pids=gunicorn_api_pids(f"unix:{self.data_dir / 'run' / 'api.sock'}"),
             stopper=self.stop,
             version=f"pulp_container {plugin}, pulpcore {core}",
             started_in_s=time.monotonic() - started,

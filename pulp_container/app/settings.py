@@ -26,6 +26,12 @@ TOKEN_MAX_BYTES = 8192
 # Turn off for strict per-repository semantics (a HEAD never changes a repository).
 CONTAINER_LINK_BLOBS_ON_HEAD = True
 
+# Set when a front (nginx) serves the local filesystem storage at this internal location:
+# a blob GET, once access is decided, answers with "X-Accel-Redirect: <prefix><stored file>" and
+# the front sends the bytes. None: the view streams them itself. scripts/run.sh sets it for the
+# pulpcore-api behind its nginx (scripts/front.sh); never set it without such a front.
+CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX = None
+
 # Access-policy conditions that ask the registry's permission decision (REST API viewsets).
 DRF_ACCESS_POLICY = {
     "dynaconf_merge_unique": True,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db.models import (
     BooleanField,
     Exists,
@@ -86,13 +89,13 @@ def locate_blob(
 ) -> Blob | None:
     """The blob ``digest``, in one query, annotated with what a registry request decides on:
 
-    - ``size``: the size of its bytes;
+    - ``size``: the size of its bytes; ``stored``: the name of its file in the storage;
     - ``in_target``: whether ``target`` holds it (pending content counts if ``pending``);
     - ``holder``: with ``readable_by``, the name of another repository those grants may read
       that holds it, the one at the registry name ``prefer`` first; else None.
     """
     blobs = Blob.objects.filter(digest=str(digest)).annotate(
-        size=F("contentartifact__artifact__size")
+        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
     )
     exclude_pk = None
     if target is not None and target.repository_pk is not None:
@@ -150,6 +153,19 @@ def open_blob(blob: Blob):
     """The blob's stored file, opened for reading, and its size."""
     artifact = blob._artifacts.get()
     return artifact.file.open("rb"), artifact.size
+
+
+def front_path(blob: Blob) -> str | None:
+    """Where the front finds the blob's stored file (its ``X-Accel-Redirect``), when a front
+    serves the local filesystem storage (``CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX``); else None,
+    and the bytes are streamed by the view."""
+    prefix = settings.CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX
+    if not prefix or not isinstance(default_storage, FileSystemStorage):
+        return None
+    stored = getattr(blob, "stored", None)
+    if stored is None:
+        stored = blob._artifacts.values_list("file", flat=True).get()
+    return prefix + quote(str(stored))
 
 
 def blob_size(blob: Blob) -> int:
