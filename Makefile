@@ -15,8 +15,8 @@ help: ## Show this help
 install: ## Install missing system packages and the .venv (idempotent)
 	@scripts/install.sh
 
-run: install ## Run Pulp in the foreground (API https://127.0.0.1:24817); Ctrl-C stops it
-	@PULP_SKIP_INSTALL=1 scripts/run.sh
+run: ## Install what is missing, run Pulp in the foreground (https://127.0.0.1:24817); Ctrl-C stops it
+	@scripts/run.sh
 
 test: install ## Run every test tier (unit, registry, e2e) on a separate test instance
 	@PULP_SKIP_INSTALL=1 scripts/test.sh

@@ -14,6 +14,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PULP_REPO_ROOT"
 
 PYTHON="${PULP_PYTHON:-python3.11}"
+NPM_CLIENTS=(oci-registry-client@0.2.0)
+started=$SECONDS
+phase() { pulp_log "[+$((SECONDS - started))s] $*"; }
+finished() { pulp_log "[+$((SECONDS - started))s] done: make install took $((SECONDS - started))s"; }
 SUDO=""
 if [[ "$(id -u)" != 0 ]]; then
     SUDO="sudo"
@@ -23,9 +27,12 @@ missing=()
 if ! pulp_find_pg_bin >/dev/null; then
     missing+=(postgresql)
 fi
-for tool in skopeo podman openssl curl; do
+for tool in skopeo podman buildah openssl curl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The npm registry client of the e2e tests (tests/e2e/test_clients.py).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The front of every instance (scripts/front.sh), and htpasswd for the benchmarks' distribution.
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
@@ -42,10 +49,12 @@ fi
 if [[ "${PULP_SKIP_APT:-0}" != 1 && ${#missing[@]} -gt 0 ]]; then
     command -v apt-get >/dev/null 2>&1 ||
         pulp_die "missing: ${missing[*]}; install them with your package manager (no apt-get here)"
-    pulp_log "installing system packages: ${missing[*]}"
+    phase "1/3 system packages: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    phase "1/3 system packages: all present"
 fi
 
 command -v "$PYTHON" >/dev/null 2>&1 || pulp_die "$PYTHON not found"
@@ -56,17 +65,41 @@ stamp="$PULP_VENV/.installed"
 inputs=(setup.py requirements*.txt)
 want="$({ "$PYTHON" --version 2>&1; cat "${inputs[@]}"; } | sha256sum | cut -d' ' -f1)"
 if [[ -x "$PULP_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    exit 0
+    phase "2/3 Python packages: up to date ($PULP_VENV)"
+else
+    if [[ ! -x "$PULP_VENV/bin/python" ]] || ! "$PULP_VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        phase "2/3 creating virtualenv $PULP_VENV with $PYTHON"
+        rm -rf "$PULP_VENV"
+        "$PYTHON" -m venv "$PULP_VENV"
+    fi
+    phase "2/3 Python packages: pip install -e . -r requirements-test.txt (a first install" \
+        "downloads about 150 packages; pip shows each)"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    # pip's own lines (Collecting, Downloading with a bar on a terminal, Installing), less
+    # the "already satisfied" ones; pipefail makes a pip failure stop the script.
+    pip_install() {
+        "$PULP_VENV/bin/python" -m pip install --progress-bar on "$@" |
+            { grep -v '^Requirement already satisfied' || true; }
+    }
+    pip_install --upgrade pip setuptools wheel
+    pip_install -e . -r requirements-test.txt
+    "$PULP_VENV/bin/python" -c 'import pulpcore, pulp_container' ||
+        pulp_die "pip install left pulpcore or pulp_container unimportable"
+    echo "$want" >"$stamp"
+    phase "2/3 Python packages installed"
 fi
 
-if [[ ! -x "$PULP_VENV/bin/python" ]] || ! "$PULP_VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    pulp_log "creating virtualenv $PULP_VENV with $PYTHON"
-    rm -rf "$PULP_VENV"
-    "$PYTHON" -m venv "$PULP_VENV"
+# npm clients, for the e2e tests. The stamp names what is installed.
+npm_prefix="$PULP_VENV/npm"
+npm_stamp="$npm_prefix/.installed"
+if [[ -f "$npm_stamp" && "$(cat "$npm_stamp")" == "${NPM_CLIENTS[*]}" ]]; then
+    phase "3/3 npm clients: up to date ($npm_prefix)"
+elif command -v npm >/dev/null 2>&1; then
+    phase "3/3 npm clients: npm install ${NPM_CLIENTS[*]} into $npm_prefix"
+    mkdir -p "$npm_prefix"
+    npm install --no-audit --no-fund --no-save --prefix "$npm_prefix" "${NPM_CLIENTS[@]}"
+    echo "${NPM_CLIENTS[*]}" >"$npm_stamp"
+else
+    phase "3/3 npm clients: skipped, npm is missing (the npm client test will fail)"
 fi
-pulp_log "installing Python packages into $PULP_VENV (pip install -e . -r requirements-test.txt)"
-export PIP_DISABLE_PIP_VERSION_CHECK=1
-"$PULP_VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-"$PULP_VENV/bin/python" -m pip install -q -e . -r requirements-test.txt
-echo "$want" >"$stamp"
-pulp_log "Python packages installed"
+finished

@@ -13,6 +13,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 SCRIPTS="$PULP_REPO_ROOT/scripts"
+# Every line says how long since `make run` started (install included): a first run is minutes.
+pulp_log() { printf '[%s +%ss] %s\n' "$(basename "$0")" "$SECONDS" "$*" >&2 2>/dev/null || true; }
 START_TIMEOUT="${PULP_START_TIMEOUT:-120}"
 
 if [[ "${PULP_SKIP_INSTALL:-0}" != 1 ]]; then
@@ -126,7 +128,7 @@ fi
 
 "$SCRIPTS/settings.sh"
 
-pulp_log "migrating the database (log: $PULP_LOG_DIR/migrate.log)"
+pulp_log "migrating the database (log: $PULP_LOG_DIR/migrate.log; a first run applies every migration, about a minute)"
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager migrate --noinput
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager reset-admin-password --password "$PULP_ADMIN_PASSWORD"
 
@@ -205,7 +207,7 @@ cert_dir="$PULP_TLS_DIR/cert-dir"
 registry="127.0.0.1:$PULP_API_PORT"
 cat <<BANNER
 
-Pulp (pulp_container) is ready.  Data: $PULP_DATA_DIR
+Pulp (pulp_container) is ready, ${SECONDS}s after start.  Data: $PULP_DATA_DIR
   REST API   $PULP_API_URL/pulp/api/v3/
   Status     $PULP_STATUS_URL
   Registry   $registry  (token server: $PULP_API_URL/token/)

@@ -260,3 +260,44 @@ def wait_for_output(process: subprocess.Popen[bytes], seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@dataclass
+class Buildah:
+    """buildah as root with private vfs storage under ``state_dir`` (as ``Podman``)."""
+
+    state_dir: Path
+    credentials: tuple[str, str] | None
+    timeout: float = 180.0
+
+    def __post_init__(self) -> None:
+        for name in ("root", "run", "tmp"):
+            (self.state_dir / name).mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, *arguments: str) -> str:
+        environment = {**os.environ, "TMPDIR": str(self.state_dir / "tmp")}
+        command = [
+            "buildah",
+            "--storage-driver=vfs",
+            f"--root={self.state_dir / 'root'}",
+            f"--runroot={self.state_dir / 'run'}",
+            *arguments,
+        ]
+        return run_command(command, timeout=self.timeout, env=environment)
+
+    def _registry_options(self) -> list[str]:
+        options = ["--tls-verify=false"]
+        if self.credentials is not None:
+            user, password = self.credentials
+            options.append(f"--creds={user}:{password}")
+        return options
+
+    def pull(self, reference: str) -> str:
+        """Pull ``reference``; return the image id buildah prints."""
+        options = self._registry_options() if reference.startswith("docker://") else []
+        return self("pull", "--quiet", *options, reference).strip().splitlines()[-1]
+
+    def push(self, image: str, destination: str, digest_file: Path) -> str:
+        """Push ``image``; return the manifest digest buildah reports it pushed."""
+        self("push", *self._registry_options(), f"--digestfile={digest_file}", image, destination)
+        return digest_file.read_text().strip()
