@@ -15,3 +15,9 @@ class PulpContainerPluginAppConfig(PulpPluginAppConfig):
         from pulp_container.app import generic_endpoints
 
         generic_endpoints.close_before_first_request()
+
+        from django.db.models.signals import post_migrate
+
+        from pulp_container.app.schedules import configure_schedules
+
+        post_migrate.connect(configure_schedules, sender=self, dispatch_uid="container_schedules")

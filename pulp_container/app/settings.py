@@ -26,6 +26,12 @@ TOKEN_MAX_BYTES = 8192
 # Turn off for strict per-repository semantics (a HEAD never changes a repository).
 CONTAINER_LINK_BLOBS_ON_HEAD = True
 
+# Seconds a push may stay idle before its upload sessions (rows and files) and the pending
+# content no manifest references are removed by the scheduled task "Expire idle container
+# pushes", which runs every CONTAINER_PUSH_EXPIRY_INTERVAL seconds (0: never).
+CONTAINER_PUSH_EXPIRY = 24 * 3600
+CONTAINER_PUSH_EXPIRY_INTERVAL = 3600
+
 # Set when a front (nginx) serves the local filesystem storage at this internal location:
 # a blob GET, once access is decided, answers with "X-Accel-Redirect: <prefix><stored file>" and
 # the front sends the bytes. None: the view streams them itself. scripts/run.sh sets it for the

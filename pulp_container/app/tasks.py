@@ -6,8 +6,10 @@ records it when the version is created inside a task, and drops it when the chan
 
 from __future__ import annotations
 
+from pulpcore.plugin.models import ProgressReport
+
 from pulp_container.app.oci import Digest
-from pulp_container.app.services import repository_operations
+from pulp_container.app.services import expiry, repository_operations
 
 
 def tag_image(repository_pk: str, tag: str, digest: str) -> None:
@@ -25,3 +27,16 @@ def remove_image(repository_pk: str, digest: str | None = None, tag: str | None 
 
 def delete_repository(repository_pk: str) -> None:
     repository_operations.delete_repository(repository_pk)
+
+
+def expire_idle_pushes() -> None:
+    """Scheduled (TaskSchedule, see app/__init__.py): idle upload sessions and pending content
+    of abandoned pushes go; the task's progress reports say how many, its log says which."""
+    expired = expiry.expire_idle_pushes()
+    for code, message, removed in [
+        ("container.expire.uploads", "Expired upload sessions", expired.uploads),
+        ("container.expire.pending", "Expired pending content", expired.pending),
+    ]:
+        ProgressReport(
+            message=message, code=code, total=len(removed), done=len(removed), state="completed"
+        ).save()
