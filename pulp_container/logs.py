@@ -47,10 +47,21 @@ class AccessLogger(Logger):
         if not self.access_log_enabled:
             return
         atoms = self.atoms(resp, req, environ, request_time)
+        atoms["h"] = client_address(atoms)
         if json_wanted():
             self.access_log.info(json.dumps(access_entry(atoms)))
         else:
             self.access_log.info(COMBINED_FORMAT, self.atoms_wrapper_class(atoms))
+
+
+def client_address(atoms: dict[str, Any]) -> str:
+    """The client's address: behind the front (a Unix socket, no peer address) the first hop
+    of X-Forwarded-For, which the front sets; else the peer; else "-"."""
+    peer = atoms.get("h") or ""
+    if peer and peer != "-":
+        return str(peer)
+    forwarded = str(atoms.get("{x-forwarded-for}i") or "").split(",")[0].strip()
+    return forwarded or "-"
 
 
 def access_entry(atoms: dict[str, Any]) -> dict[str, Any]:
