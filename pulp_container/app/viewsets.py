@@ -13,6 +13,7 @@ from pulpcore.plugin.tasking import dispatch
 from pulpcore.plugin.util import get_objects_for_user
 from pulpcore.plugin.viewsets import (
     NAME_FILTER_OPTIONS,
+    BaseFilterSet,
     ContentFilter,
     DistributionViewSet,
     NamedModelViewSet,
@@ -110,6 +111,14 @@ class TagViewSet(ReadOnlyContentViewSet):
     DEFAULT_ACCESS_POLICY = _CONTENT_POLICY
 
 
+class NamespaceFilter(BaseFilterSet):
+    """``?name=`` (and its variants): how pulp-cli finds a namespace by ``--name``."""
+
+    class Meta:
+        model = models.ContainerNamespace
+        fields = {"name": NAME_FILTER_OPTIONS}
+
+
 class ContainerNamespaceViewSet(
     NamedModelViewSet,
     mixins.CreateModelMixin,
@@ -126,6 +135,7 @@ class ContainerNamespaceViewSet(
     endpoint_name = "pulp_container/namespaces"
     queryset = models.ContainerNamespace.objects.all()
     serializer_class = serializers.ContainerNamespaceSerializer
+    filterset_class = NamespaceFilter
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,

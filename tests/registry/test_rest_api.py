@@ -509,6 +509,16 @@ def test_a_user_may_create_the_namespace_named_after_them_only(people):
     assert Rest(people["admin"]).post(NAMESPACES, {"name": "mallory"}).status_code == 201
 
 
+def test_a_namespace_is_found_by_name_as_pulp_cli_looks_it_up(people, alice_repositories):
+    """``pulp container namespace role add --name alice ...`` lists ``?name=alice`` first."""
+    admin = Rest(people["admin"])
+
+    found = admin.results(NAMESPACES, name="alice")
+
+    assert [namespace["name"] for namespace in found] == ["alice"]
+    assert admin.results(NAMESPACES, name__startswith="ali") == found
+
+
 def test_namespace_roles_given_by_rest_grant_registry_rights(people, alice_repositories):
     """alice makes eve a collaborator through the REST API; the registry then lets eve push."""
     namespace = ContainerNamespace.objects.get(name="alice")
