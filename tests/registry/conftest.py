@@ -17,6 +17,7 @@ The people of these stories:
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -232,3 +233,12 @@ def api_process(db):
     yield
     app_status.objects._current_app_status = None
     set_current_user(None)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The property tier's request count, at the end of the run (issue 13 asks for it)."""
+    property_tier = sys.modules.get("tests.registry.test_property")
+    if property_tier is not None and property_tier.tried["requests"]:
+        terminalreporter.write_line(
+            f"property tier: {property_tier.tried['requests']} generated requests, none 5xx"
+        )
