@@ -51,6 +51,9 @@ stopping=0
 stop_all() {
     local i pid deadline alive
     rm -f "$PULP_READY_FILE"
+    if [[ -n "${watchdog_pid:-}" ]]; then
+        kill -KILL -- "-$watchdog_pid" 2>/dev/null || true
+    fi
     if [[ -n "$step_pid" ]]; then
         kill -TERM "$step_pid" 2>/dev/null || true
     fi
@@ -115,6 +118,18 @@ run_step() {
     fi
 }
 
+# Supervision (issue 13): if run.sh is killed with SIGKILL, this watchdog (which gets SIGTERM
+# when run.sh dies, PR_SET_PDEATHSIG) stops the embedded PostgreSQL started here and removes
+# run.pid; the services go by themselves (see start_bg). stop_all ends it first.
+watchdog_pid=""
+start_watchdog() {
+    set -m
+    setpriv --pdeathsig TERM -- "$SCRIPTS/supervise.sh" --watchdog "$pg_started" "$$" \
+        >>"$PULP_LOG_DIR/watchdog.log" 2>&1 </dev/null &
+    watchdog_pid=$!
+    set +m
+}
+
 if [[ "$PULP_EMBEDDED_DB" == 1 ]]; then
     if ! "$SCRIPTS/postgres.sh" status >/dev/null 2>&1; then
         pg_started=1
@@ -125,6 +140,7 @@ if [[ "$PULP_EMBEDDED_DB" == 1 ]]; then
 else
     pulp_log "using database $PULP_DATABASE_NAME at $PULP_DATABASE_HOST:$PULP_DATABASE_PORT"
 fi
+start_watchdog
 
 "$SCRIPTS/settings.sh"
 
@@ -132,14 +148,16 @@ pulp_log "migrating the database (log: $PULP_LOG_DIR/migrate.log; a first run ap
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager migrate --noinput
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager reset-admin-password --password "$PULP_ADMIN_PASSWORD"
 
-# Start the services, each in its own process group (set -m) with SIGINT not ignored.
+# Start the services, each under scripts/supervise.sh (restarts with backoff, issue 13) in its own
+# process group (set -m) with SIGINT not ignored; a supervisor and its service die with run.sh,
+# even when run.sh is killed with SIGKILL (PR_SET_PDEATHSIG).
 start_bg() {
     local name="$1"
     shift
     local log="$PULP_LOG_DIR/$name.log"
     printf '\n==== %s: starting %s (run.sh pid %s)\n' "$(date -Is)" "$name" "$$" >>"$log"
     set -m
-    "$@" >>"$log" 2>&1 </dev/null &
+    setpriv --pdeathsig TERM -- "$SCRIPTS/supervise.sh" "$name" "$@" >>"$log" 2>&1 </dev/null &
     pids+=($!)
     set +m
     names+=("$name")
@@ -149,13 +167,16 @@ start_bg() {
 unset GUNICORN_CMD_ARGS
 # Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
 gunicorn_args="--logger-class pulp_container.logs.AccessLogger"
+# Workers receiving an upload stay alive past --timeout; heartbeats survive a database outage;
+# gunicorn's own 400s are OCI error JSON (pulp_container/gunicorn_hooks.py, issue 13).
+gunicorn_args+=" --config python:pulp_container.gunicorn_hooks"
 # >>> front (issue 12): nginx owns the public ports (TLS, keep-alive, HTTP/2, idle clients, blob
 # bytes); pulpcore-api and pulpcore-content listen on Unix sockets behind it. scripts/front.sh.
 "$SCRIPTS/front.sh" config
 rm -f "$PULP_API_SOCKET" "$PULP_CONTENT_SOCKET"
 start_bg api env GUNICORN_CMD_ARGS="$gunicorn_args" \
     PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" pulpcore-api \
-    --bind "unix:$PULP_API_SOCKET" --workers "$PULP_API_WORKERS" --timeout 600 \
+    --bind "unix:$PULP_API_SOCKET" --workers "$PULP_API_WORKERS" --timeout "${PULP_API_TIMEOUT:-600}" \
     --graceful-timeout 10 --no-control-socket --access-logfile -
 start_bg content pulpcore-content --bind "unix:$PULP_CONTENT_SOCKET" \
     --graceful-timeout 10 --no-control-socket

@@ -18,6 +18,11 @@ class PulpContainerPluginAppConfig(PulpPluginAppConfig):
 
         from django.db.models.signals import post_migrate
 
+        from django.conf import settings
+
+        from pulp_container.app import middleware
         from pulp_container.app.schedules import configure_schedules
+
+        middleware.install(settings)
 
         post_migrate.connect(configure_schedules, sender=self, dispatch_uid="container_schedules")
