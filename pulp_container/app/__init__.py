@@ -16,9 +16,8 @@ class PulpContainerPluginAppConfig(PulpPluginAppConfig):
 
         generic_endpoints.close_before_first_request()
 
-        from django.db.models.signals import post_migrate
-
         from django.conf import settings
+        from django.db.models.signals import post_migrate
 
         from pulp_container.app import middleware
         from pulp_container.app.schedules import configure_schedules
