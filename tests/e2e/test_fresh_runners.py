@@ -49,6 +49,9 @@ def test_skopeo_children_from_fresh_caches_send_only_unique_bytes(
         f"oci:{layout}:base", registry.reference(f"{prefix}/base", "v1")
     )
     for index in range(CHILDREN):
+        # A HEAD links only into a repository that exists (a read never creates one): the
+        # child's repository exists, as it does from its second push on.
+        registry.http().start_upload(f"{prefix}/child-{index + 1}")
         runner = skopeo_for(registry.admin, skopeo_home(f"runner-{index}"))  # empty cache
         runner.copy(
             f"oci:{layout}:child-{index}", registry.reference(f"{prefix}/child-{index + 1}", "v1")
@@ -97,6 +100,7 @@ def _podman_hierarchy(
     )
     for index, child in enumerate(hierarchy.children):
         runner = _fresh_podman(shared_root, registry, f"run{index}")  # empty storage and cache
+        registry.http().start_upload(f"{prefix}/child-{index + 1}")  # the target exists
         if pull_base_first:
             runner.pull(registry.reference(f"{prefix}/base", "v1"))  # what FROM base does
         runner.pull(f"oci:{layout}:child-{index}")
