@@ -12,7 +12,6 @@ from pulpcore.plugin.models import (
     Distribution,
     Repository,
 )
-from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
 from pulpcore.plugin.util import get_domain_pk
 from rest_framework.exceptions import ValidationError
 
@@ -109,9 +108,30 @@ class ContainerRepository(Repository, AutoAddObjPermsMixin):
         default_related_name = "%(app_label)s_%(model_name)s"
 
     def finalize_new_version(self, new_version):
-        """A retag replaces the tag of the same name (Tag.repo_key_fields)."""
-        remove_duplicates(new_version)
-        validate_repo_version(new_version)
+        """A retag replaces the tag of the same name (Tag.repo_key_fields); nothing else can
+        collide, so nothing else is read.
+
+        Blobs and manifests are keyed by their digest, which is unique per content unit (unique
+        together with the domain), and their stored paths are those digests: a version can hold
+        neither twice. pulpcore's generic checks (``remove_duplicates``, ``validate_repo_version``)
+        would re-read the whole version for that at every push, a dozen queries growing with the
+        repository; here a version that adds no tag costs one query, one that adds tags two.
+        """
+        added_tags = list(
+            Tag.objects.filter(pk__in=new_version.added().values("pk")).values_list("pk", "name")
+        )
+        if not added_tags:
+            return
+        names = [name for _, name in added_tags]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a repository version cannot hold two tags of one name: {names}")
+        replaced = list(
+            Tag.objects.filter(pk__in=new_version.content.values("pk"), name__in=names)
+            .exclude(pk__in=[pk for pk, _ in added_tags])
+            .values_list("pk", flat=True)
+        )
+        if replaced:
+            new_version.remove_content(Content.objects.filter(pk__in=replaced))
 
 
 class PendingContent(models.Model):

@@ -186,17 +186,27 @@ def _get_or_create_manifest(
                 subject=subject.get("digest") if isinstance(subject, dict) else None,
                 annotations=parsed.document.get("annotations") or {},
             )
-            manifest.blobs.set(layers)
-            manifest.listed_manifests.set(listed)
+            # A new manifest has no links yet: insert them, without reading them first.
+            if layers:
+                links = Manifest.blobs.through
+                links.objects.bulk_create(
+                    [links(manifest=manifest, blob=layer) for layer in layers],
+                    ignore_conflicts=True,
+                )
+            if listed:
+                manifest.listed_manifests.set(listed)
     except IntegrityError:
         manifest = Manifest.objects.get(digest=str(parsed.digest))
     return manifest
 
 
 def get_or_create_tag(name: str, manifest: Manifest) -> Tag:
+    tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
+    if tag is not None:
+        return tag
     try:
         with transaction.atomic():
-            tag, _ = Tag.objects.get_or_create(name=name, tagged_manifest=manifest)
+            tag = Tag.objects.create(name=name, tagged_manifest=manifest)
     except IntegrityError:
         tag = Tag.objects.get(name=name, tagged_manifest=manifest)
     return tag

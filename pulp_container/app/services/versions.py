@@ -38,4 +38,5 @@ def commit_version(
         if add:
             version.add_content(Content.objects.filter(pk__in=add))
     PendingContent.objects.filter(repository=repository, content_id__in=add + remove).delete()
-    return RepositoryVersion.objects.filter(pk=version.pk).first()
+    # pulpcore deletes a version that changed nothing (and Django then clears its pk).
+    return version if version.pk is not None and version.complete else None
