@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django.db import DatabaseError, InterfaceError
 from django.db.utils import DataError
 from django.http import FileResponse, HttpResponse, JsonResponse
+from pulpcore.plugin.util import get_default_domain, set_domain
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.views import APIView
 
@@ -68,6 +69,9 @@ class RegistryView(APIView):
     permission_classes: list = []
     content_negotiation_class = HandBuiltResponses
     resource = Resource.REPOSITORY
+    # The registry names no Pulp domain: the default one, which pulpcore keeps in memory, rather
+    # than pulpcore's DomainMiddleware reading it from the database on every request.
+    skip_domain_middleware = True
 
     name: RepositoryName | None
     caller: Caller
@@ -76,6 +80,7 @@ class RegistryView(APIView):
     continues_sessions = False
 
     def initial(self, request, *args, **kwargs):
+        set_domain(get_default_domain())
         super().initial(request, *args, **kwargs)
         if request.method == "OPTIONS":
             # Not part of the API: no framework metadata (nor docstrings) for anyone.

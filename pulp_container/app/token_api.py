@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
+from pulpcore.plugin.util import get_default_domain, set_domain
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
@@ -40,6 +41,12 @@ class TokenView(APIView):
     permission_classes: list = []
     parser_classes = [FormParser, MultiPartParser]
     content_negotiation_class = HandBuiltResponses
+    # No Pulp domain in /token/: the default one, from memory (see RegistryView).
+    skip_domain_middleware = True
+
+    def initial(self, request, *args, **kwargs):
+        set_domain(get_default_domain())
+        super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         if isinstance(exc, RegistryError):

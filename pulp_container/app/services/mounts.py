@@ -63,7 +63,11 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
     method. On a miss by a pusher, a blob they may read elsewhere is linked into ``name``
     (link-on-HEAD): fresh CI runners have no record of where a layer was pushed before, so they
     never ask for a mount; they ask whether the target has the blob. Everyone else gets the same
-    404 as for a blob that does not exist, at the same cost: one query either way.
+    404 as for a blob that does not exist, at the same cost.
+
+    A hit costs one plain query. Only a pusher's miss asks the second, dearer one (is it readable
+    elsewhere?), and asks it whether or not the digest exists anywhere: a blob held only where the
+    caller cannot read costs what an unknown digest costs, the same two queries.
     """
     distribution = find_distribution(name)
     target = PullTarget(distribution) if distribution is not None else None
@@ -72,13 +76,15 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
     # Pending content is the pushers' by their permission, whatever the token of this request
     # asked for: HEAD and GET, a pull-only token or not, give one answer to one user.
     sees_pending = may_push or (caller.user.is_authenticated and PUSH in caller.actions_on(name))
-    readable_by = caller.grants if links else None
-    blob = locate_blob(digest, target, pending=sees_pending, readable_by=readable_by)
-    if blob is None:
-        return None
-    if blob.in_target:
+    blob = locate_blob(digest, target, pending=sees_pending)
+    if blob is not None and blob.in_target:
         return blob
-    if links and blob.holder is not None:
+    if not links:
+        return None
+    blob = locate_blob(digest, target, pending=sees_pending, readable_by=caller.grants)
+    if blob is not None and blob.in_target:  # pushed meanwhile
+        return blob
+    if blob is not None and blob.holder is not None:
         # Only into a repository that exists: a read never creates one (a first push does).
         repository = find_push_repository(name)
         if repository is None:
