@@ -262,15 +262,36 @@ def test_an_upload_session_read_on_a_never_pushed_name_creates_nothing(pusher, m
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_a_blob_read_on_a_never_pushed_name_creates_nothing_even_for_a_pusher(
-    pusher, blobs, method
-):
-    digest, _ = blobs["layer"]  # held by NAME, which the pusher may read: link-on-HEAD territory
-
-    response = pusher.request(method, f"/v2/{NEVER_PUSHED}/blobs/{digest}")
+def test_a_blob_miss_on_a_never_pushed_name_creates_nothing_even_for_a_pusher(pusher, method):
+    response = pusher.request(method, f"/v2/{NEVER_PUSHED}/blobs/{sha256_digest(b'nowhere')}")
 
     assert response.status_code == 404
     assert not ContainerRepository.objects.filter(name=NEVER_PUSHED).exists()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_blob_read_on_a_never_pushed_name_by_someone_who_may_not_push_creates_nothing(
+    blobs, registry, eve, method
+):
+    digest, _ = blobs["layer"]
+    reader = registry(eve, f"repository:{NEVER_PUSHED}:pull")
+
+    response = reader.request(method, f"/v2/{NEVER_PUSHED}/blobs/{digest}")
+
+    assert response.status_code in (401, 404)
+    assert not ContainerRepository.objects.filter(name=NEVER_PUSHED).exists()
+
+
+def test_a_pushers_head_link_is_the_first_write_of_their_push(pusher, blobs):
+    """Link-on-HEAD (CONTAINER_LINK_BLOBS_ON_HEAD) writes, by design, for pushers only: a fresh
+    runner's first request to a new child name is this HEAD, and the link replaces an upload."""
+    digest, size = blobs["layer"]
+
+    response = pusher.head(f"/v2/{NEVER_PUSHED}/blobs/{digest}")
+
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(size)
+    assert ContainerRepository.objects.filter(name=NEVER_PUSHED).exists()
 
 
 # --- commits you can retry -------------------------------------------------------------------

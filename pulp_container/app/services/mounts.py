@@ -20,7 +20,7 @@ from pulp_container.app.services.content import add_pending, locate_blob
 from pulp_container.app.services.repositories import (
     PullTarget,
     find_distribution,
-    find_push_repository,
+    repository_for_push,
 )
 from pulp_container.app.services.transfers import record_transfer
 from pulp_container.constants import TransferOutcome
@@ -85,10 +85,10 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
     if blob is not None and blob.in_target:  # pushed meanwhile
         return blob
     if blob is not None and blob.holder is not None:
-        # Only into a repository that exists: a read never creates one (a first push does).
-        repository = find_push_repository(name)
-        if repository is None:
-            return None
+        # The link is the first write of this pusher's push, so it may create the repository,
+        # as the upload it replaces would: a fresh runner's first request to a new child name
+        # is this HEAD. A miss, or a caller who may not push, writes nothing.
+        repository = repository_for_push(name, caller.user)
         _linked(repository, digest, blob, TransferOutcome.LINKED_ON_HEAD, f"from {blob.holder}")
         return blob
     return None
