@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 RUFF := .venv/bin/ruff
-LINT_PATHS := pulp_container tests
+LINT_PATHS := pulp_container tests harness benchmarks
 
 .PHONY: help install run test test-unit test-registry test-e2e lint format \
 	pg-start pg-stop pg-status clean distclean

@@ -9,7 +9,8 @@ setup(
     description="A Pulp plugin that makes Pulp an OCI container registry with cross-repository mount",
     license="GPLv2+",
     python_requires=">=3.11",
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    # Only the plugin: tests, benchmarks and the harness they share stay in the repository.
+    packages=find_packages(include=["pulp_container", "pulp_container.*"]),
     include_package_data=True,
     install_requires=install_requires,
     entry_points={"pulpcore.plugin": ["pulp_container = pulp_container:default_app_config"]},

@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.peers import WORK_DIR, Peer, RssSampler
 from benchmarks.peers.tools import oci, single_layer_image, skopeo_for
-from tests.support.container_tools import open_to_everyone
+from harness.container_tools import open_to_everyone
 
 MB = 1_000_000
 MIB = 1 << 20

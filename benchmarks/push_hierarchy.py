@@ -30,14 +30,14 @@ from urllib.parse import urlsplit
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from tests.support import server  # noqa: E402
-from tests.support.container_tools import (  # noqa: E402
+from harness import server  # noqa: E402
+from harness.container_tools import (  # noqa: E402
     UNPRIVILEGED_USER,
     Skopeo,
     ensure_unprivileged_user,
     open_to_everyone,
 )
-from tests.support.oci_images import (  # noqa: E402
+from harness.oci_images import (  # noqa: E402
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_MANIFEST,
     HierarchyInfo,
@@ -45,8 +45,8 @@ from tests.support.oci_images import (  # noqa: E402
     build_hierarchy,
     canonical_json,
 )
-from tests.support.pulp_api import blob_transfers  # noqa: E402
-from tests.support.registry_http import (  # noqa: E402
+from harness.pulp_api import blob_transfers  # noqa: E402
+from harness.registry_http import (  # noqa: E402
     RegistryHTTP,
     RunningRegistry,
     ca_bundle,

@@ -1,4 +1,4 @@
-"""Shared pytest setup: make ``tests.support`` importable from every test tier."""
+"""Shared pytest setup: make ``harness`` importable from every test tier."""
 
 import sys
 from pathlib import Path

@@ -3,7 +3,7 @@
 A ``Peer`` is one running registry: its URL, credentials, the access log the benchmark reads
 (to count uploads, mounts, 429s and errors the same way for every server), and the processes
 that answer the registry API (to sample their resident memory). The launchers live beside this
-file: ``ours.py`` (this repository, via ``tests/support/server.py``), ``upstream.py``
+file: ``ours.py`` (this repository, via ``harness/server.py``), ``upstream.py``
 (``pulp-container`` 2.30.0 from PyPI in its own venv and database) and ``distribution.py``
 (Debian's ``docker-registry``, the reference Go registry).
 

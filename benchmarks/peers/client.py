@@ -1,6 +1,6 @@
 """A minimal OCI Distribution client over ``requests`` for the HTTP-level benchmarks.
 
-Unlike ``tests/support/registry_http.py`` (which answers each 401 as it comes), this client takes
+Unlike ``harness/registry_http.py`` (which answers each 401 as it comes), this client takes
 a token once for an explicit list of scopes and reuses it for every request, as a registry client
 does within one push: so a latency measured here is the latency of the operation, not of the
 token server. TLS is not verified (every peer has a self-signed or private CA).
@@ -18,7 +18,7 @@ import requests
 import urllib3
 
 from benchmarks.peers import Peer
-from tests.support.registry_http import Challenge
+from harness.registry_http import Challenge
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 

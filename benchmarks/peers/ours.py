@@ -1,4 +1,4 @@
-"""Our registry (this repository's .venv), started by ``tests/support/server.py``."""
+"""Our registry (this repository's .venv), started by ``harness/server.py``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.peers import REPOSITORY_ROOT, WORK_DIR, Peer
 from benchmarks.peers.pulp import PulpInstance
-from tests.support.server import start_server
+from harness.server import start_server
 
 VENV = REPOSITORY_ROOT / ".venv"
 

@@ -31,7 +31,7 @@ from benchmarks.peers import (
     free_port,
     gunicorn_api_pids,
 )
-from tests.support.server import stop_server
+from harness.server import stop_server
 
 SCRIPTS = REPOSITORY_ROOT / "scripts"
 TEMPLATE_DB = "pulp_migrated"

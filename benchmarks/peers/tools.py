@@ -5,7 +5,7 @@ cache (which repositories already hold a blob, the thing that makes it try a mou
 a new home is a fresh client cache, a shared home remembers earlier pushes. The same skopeo binary
 pushes to every peer, with TLS verification off.
 
-Images are built with ``tests/support/oci_images.py`` into ``benchmarks/.work/images/`` and kept
+Images are built with ``harness/oci_images.py`` into ``benchmarks/.work/images/`` and kept
 between runs (they are pure functions of their parameters). Layers are gzip-wrapped (stored
 blocks) so that skopeo sends them unchanged and their digests are what the layout says.
 """
@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.peers import WORK_DIR, Peer
-from tests.support.container_tools import (
+from harness.container_tools import (
     UNPRIVILEGED_USER,
     Skopeo,
     ensure_unprivileged_user,
     open_to_everyone,
 )
-from tests.support.oci_images import (
+from harness.oci_images import (
     HierarchyInfo,
     ImageInfo,
     Layer,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.peers import REPOSITORY_ROOT, WORK_DIR, Peer
 from benchmarks.peers.pulp import LaunchError, PulpInstance
-from tests.support.server import ServerError, answers, logs_tail, stop_server
+from harness.server import ServerError, answers, logs_tail, stop_server
 
 VERSION = "2.30.0"
 PULPCORE = "3.123.1"

@@ -20,15 +20,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import server
-from tests.support.container_tools import (
+from harness import server
+from harness.container_tools import (
     UNPRIVILEGED_USER,
     Podman,
     Skopeo,
     ensure_unprivileged_user,
     open_to_everyone,
 )
-from tests.support.registry_http import RunningRegistry, ca_bundle, session_factory
+from harness.registry_http import RunningRegistry, ca_bundle, session_factory
 
 
 def _start_server(url: str, run_log: Path) -> subprocess.Popen[bytes]:

@@ -11,19 +11,19 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.support.container_tools import (
+from harness.container_tools import (
     UNPRIVILEGED_USER,
     Skopeo,
     ensure_unprivileged_user,
 )
-from tests.support.oci_images import (
+from harness.oci_images import (
     MEDIA_TYPE_MANIFEST,
     ImageInfo,
     Layer,
     build_hierarchy,
     read_blob,
 )
-from tests.support.registry_http import RegistryHTTP, repository_scope
+from harness.registry_http import RegistryHTTP, repository_scope
 
 KiB = 1024
 MiB = 1024 * KiB

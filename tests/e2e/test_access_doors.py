@@ -35,12 +35,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.container_tools import Skopeo, ToolError
+from harness.oci_images import MEDIA_TYPE_MANIFEST, ImageInfo, build_image, read_blob
+from harness.pulp_api import API, create_user, wait_for_task
+from harness.registry_http import RegistryHTTP, RunningRegistry, session_factory
 from tests.e2e.hierarchy import fresh_seed, gz, skopeo_for
 from tests.e2e.test_pulp_cli import _pulp_executable
-from tests.support.container_tools import Skopeo, ToolError
-from tests.support.oci_images import MEDIA_TYPE_MANIFEST, ImageInfo, build_image, read_blob
-from tests.support.pulp_api import API, create_user, wait_for_task
-from tests.support.registry_http import RegistryHTTP, RunningRegistry, session_factory
 
 Credentials = tuple[str, str]
 DISTRIBUTIONS = f"{API}/distributions/container/container/"

@@ -22,11 +22,11 @@ import oras.client
 import oras.oci
 import pytest
 
+from harness.container_tools import Buildah, Skopeo, run_command
+from harness.oci_images import build_image, sha256_digest
+from harness.pulp_api import blob_transfers
+from harness.registry_http import RunningRegistry
 from tests.e2e.hierarchy import gz
-from tests.support.container_tools import Buildah, Skopeo, run_command
-from tests.support.oci_images import build_image, sha256_digest
-from tests.support.pulp_api import blob_transfers
-from tests.support.registry_http import RunningRegistry
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import server
-from tests.support.registry_http import RunningRegistry
+from harness import server
+from harness.registry_http import RunningRegistry
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 PAGES = [REPOSITORY_ROOT / "README.md", *sorted((REPOSITORY_ROOT / "docs").glob("*.md"))]

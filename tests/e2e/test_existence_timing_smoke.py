@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.registry_http import RunningRegistry
+from harness.registry_http import RunningRegistry
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPOSITORY_ROOT / "benchmarks" / "existence_timing.py"

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.container_tools import Podman
+from harness.oci_images import build_image
+from harness.pulp_api import blob_transfers, create_user, set_private
+from harness.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 from tests.e2e.hierarchy import (
     KiB,
     fresh_hierarchy,
@@ -28,10 +32,6 @@ from tests.e2e.hierarchy import (
     unique_bytes,
 )
 from tests.e2e.test_push_pull import assert_pulled_intact
-from tests.support.container_tools import Podman
-from tests.support.oci_images import build_image
-from tests.support.pulp_api import blob_transfers, create_user, set_private
-from tests.support.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
 CHILDREN = 5
 

@@ -9,7 +9,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from tests.support.registry_http import RegistryHTTP, RunningRegistry, repository_scope
+from harness.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
 IDLE_CONNECTIONS = 64
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import server
-from tests.support.registry_http import RunningRegistry
+from harness import server
+from harness.registry_http import RunningRegistry
 
 # host ident user [time] "request" status bytes "referer" "user agent" duration
 COMBINED = re.compile(

@@ -16,6 +16,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.container_tools import Podman, Skopeo
+from harness.oci_images import build_image, read_blob
+from harness.pulp_api import (
+    blob_transfers,
+    create_user,
+    orphan_cleanup,
+    set_private,
+)
+from harness.registry_http import RunningRegistry, repository_scope
 from tests.e2e.hierarchy import (
     KiB,
     MiB,
@@ -32,15 +41,6 @@ from tests.e2e.hierarchy import (
     unique_bytes,
 )
 from tests.e2e.test_push_pull import assert_pulled_intact
-from tests.support.container_tools import Podman, Skopeo
-from tests.support.oci_images import build_image, read_blob
-from tests.support.pulp_api import (
-    blob_transfers,
-    create_user,
-    orphan_cleanup,
-    set_private,
-)
-from tests.support.registry_http import RunningRegistry, repository_scope
 
 CHILDREN = 5
 

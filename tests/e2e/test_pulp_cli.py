@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.container_tools import Skopeo
-from tests.support.oci_images import ImageInfo, Layer, build_image
-from tests.support.registry_http import RunningRegistry
+from harness.container_tools import Skopeo
+from harness.oci_images import ImageInfo, Layer, build_image
+from harness.registry_http import RunningRegistry
 
 
 def _pulp_executable() -> str:

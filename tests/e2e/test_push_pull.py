@@ -1,6 +1,6 @@
 """A user pushes images to Pulp with real clients and pulls back exactly what they pushed.
 
-Every image is built on the spot from seeded random bytes (``tests.support.oci_images``), so
+Every image is built on the spot from seeded random bytes (``harness.oci_images``), so
 each byte a client pulls back can be checked against what was pushed: the manifest digest,
 the config, every layer's digest and size. Layers are gzip-wrapped so that skopeo sends them
 unchanged (it compresses plain tar layers on the way to a registry, which would make the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.container_tools import Podman, Skopeo, wait_for_output
-from tests.support.oci_images import (
+from harness.container_tools import Podman, Skopeo, wait_for_output
+from harness.oci_images import (
     ImageInfo,
     IndexInfo,
     Layer,
@@ -28,7 +28,7 @@ from tests.support.oci_images import (
     read_tagged,
     verify_layout,
 )
-from tests.support.registry_http import RunningRegistry
+from harness.registry_http import RunningRegistry
 
 KiB = 1024
 MiB = 1024 * KiB

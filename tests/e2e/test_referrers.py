@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.support.container_tools import Skopeo
-from tests.support.oci_images import Layer, build_image
-from tests.support.registry_http import RegistryHTTP, RunningRegistry, repository_scope
+from harness.container_tools import Skopeo
+from harness.oci_images import Layer, build_image
+from harness.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -11,7 +11,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.support.registry_http import RegistryHTTP, RunningRegistry, repository_scope
+from harness.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
 
 def test_head_and_get_of_a_just_pushed_blob_agree_for_pushers_and_pullers(

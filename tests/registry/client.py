@@ -20,6 +20,7 @@ from django.http import HttpResponse
 from django.test import Client
 from pulpcore.plugin.models import RepositoryVersion, Task
 
+from harness.oci_images import sha256_digest
 from pulp_container.app.models import (
     Blob,
     ContainerDistribution,
@@ -37,7 +38,6 @@ from pulp_container.constants import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from tests.support.oci_images import sha256_digest
 
 # The audience of tokens: the configured service (TOKEN_SERVICE), whatever Host clients send.
 SERVICE = "pulp-container"

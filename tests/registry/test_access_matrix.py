@@ -30,6 +30,7 @@ import pytest
 from aiohttp.web import HTTPNotFound
 from django.contrib.auth.models import AnonymousUser
 
+from harness.oci_images import sha256_digest
 from pulp_container.app.authorization import (
     actions_on_names,
     distributions_with,
@@ -54,7 +55,6 @@ from tests.registry.client import (
     push_scopes,
     run_task,
 )
-from tests.support.oci_images import sha256_digest
 
 pytestmark = pytest.mark.usefixtures("api_process")
 

@@ -13,12 +13,12 @@ from django_guid import set_guid
 from pulpcore.plugin.models import ProgressReport, Task, TaskSchedule
 from pulpcore.plugin.tasking import dispatch
 
+from harness.oci_images import sha256_digest
 from pulp_container.app import tasks, upload_files
 from pulp_container.app.models import BlobUpload, PendingContent
 from pulp_container.app.schedules import EXPIRY_TASK
 from pulp_container.app.services.expiry import expire_idle_pushes
 from tests.registry.client import RegistryClient, error_of, pending_digests
-from tests.support.oci_images import sha256_digest
 
 DAY = 24 * 3600
 

@@ -16,6 +16,7 @@ import pytest
 from django.db import OperationalError
 from gunicorn.http.errors import NoMoreData
 
+from harness.oci_images import sha256_digest
 from pulp_container.app import upload_files
 from pulp_container.app.exceptions import BlobUploadInvalid
 from pulp_container.app.models import (
@@ -36,7 +37,6 @@ from tests.registry.client import (
     mint_token,
     push_scopes,
 )
-from tests.support.oci_images import sha256_digest
 
 NAME = "admin/faults"
 NEVER_PUSHED = "admin/never-pushed"

@@ -14,6 +14,7 @@ import pytest
 from pulpcore.plugin.models import Content, Task
 from pulpcore.plugin.tasking import orphan_cleanup
 
+from harness.oci_images import sha256_digest
 from pulp_container.app.models import Blob, Manifest, PendingContent, Tag
 from pulp_container.constants import (
     DOCKER_MANIFEST_LIST,
@@ -31,7 +32,6 @@ from tests.registry.client import (
     latest_version,
     pending_digests,
 )
-from tests.support.oci_images import sha256_digest
 
 NAME = "admin/manifests"
 

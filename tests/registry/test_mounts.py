@@ -26,6 +26,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from harness.oci_images import sha256_digest
 from pulp_container.app.models import BlobTransfer, BlobUpload, ContainerRepository
 from pulp_container.constants import TransferOutcome
 from tests.registry.client import (
@@ -36,7 +37,6 @@ from tests.registry.client import (
     mint_token,
     pending_digests,
 )
-from tests.support.oci_images import sha256_digest
 
 HOLDERS = ["alice/private", "alice/public", "eve/private"]
 NONEXISTENT = "nobody/nothing"

@@ -20,12 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.oci_images import sha256_digest
 from tests.registry.client import (
     RegistryClient,
     error_of,
     push_scopes,
 )
-from tests.support.oci_images import sha256_digest
 
 EXAMPLES = int(os.environ.get("PULP_PROPERTY_EXAMPLES", "300"))
 # 9 route groups x EXAMPLES x 4 callers, plus manifest pushes and chunks.

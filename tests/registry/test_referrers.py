@@ -11,9 +11,9 @@ import json
 import pytest
 from django.test import Client
 
+from harness.oci_images import sha256_digest
 from pulp_container.constants import OCI_EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST
 from tests.registry.client import PushedImage, descriptor, error_codes, error_of
-from tests.support.oci_images import sha256_digest
 
 NAME = "alice/app"
 SIGNATURE = "application/vnd.example.signature.v1"

@@ -25,6 +25,7 @@ from pulpcore.plugin.models import Task
 from pulpcore.plugin.util import set_current_user
 
 import pulp_container
+from harness.oci_images import sha256_digest
 from pulp_container.app.authorization import allowed_actions
 from pulp_container.app.models import (
     ContainerDistribution,
@@ -44,7 +45,6 @@ from tests.registry.client import (
     run_task,
 )
 from tests.registry.conftest import mint_token
-from tests.support.oci_images import sha256_digest
 
 pytestmark = pytest.mark.usefixtures("api_process")
 

@@ -14,6 +14,7 @@ import re
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from harness.oci_images import sha256_digest
 from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import RepositoryName
 from pulp_container.app.services import repositories
@@ -25,7 +26,6 @@ from tests.registry.client import (
     latest_content,
     pending_digests,
 )
-from tests.support.oci_images import sha256_digest
 
 NAME = "admin/uploads"
 UPLOAD_LOCATION = re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<id>[0-9a-f-]{{36}})$")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.oci_images import (
+from harness.oci_images import (
     MEDIA_TYPE_INDEX,
     MEDIA_TYPE_LAYER_TAR,
     MEDIA_TYPE_LAYER_TAR_GZIP,

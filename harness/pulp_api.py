@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from tests.support.registry_http import RunningRegistry
+from harness.registry_http import RunningRegistry
 
 API = "/pulp/api/v3"
 TASK_TIMEOUT = 300.0
