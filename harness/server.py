@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 import urllib3
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 180.0
 SHUTDOWN_TIMEOUT = 30.0
 
