@@ -156,3 +156,7 @@ def authorize_session(
     own = caller.user.is_authenticated and upload.started_by == caller.user.get_username()
     if not (own and started_in_time and active):
         raise Unauthorized("token expired", challenge(request, required, "invalid_token"))
+    # Past its token, the session goes on by what the user may do now, not by old scopes.
+    for scope in required:
+        if scope.type == "repository" and not scope.actions <= caller.actions_on(scope.name):
+            raise Unauthorized("token expired", challenge(request, required, "invalid_token"))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import OperationalError
 from gunicorn.http.errors import NoMoreData
+from pulpcore.plugin.util import remove_role
 
 from harness.oci_images import sha256_digest
 from pulp_container.app import upload_files
@@ -22,6 +23,7 @@ from pulp_container.app.exceptions import BlobUploadInvalid
 from pulp_container.app.models import (
     BlobUpload,
     ContainerDistribution,
+    ContainerNamespace,
     ContainerRepository,
     Manifest,
 )
@@ -31,9 +33,11 @@ from pulp_container.app.services import uploads
 from tests.registry.client import (
     CONFIG_MEDIA_TYPE,
     LAYER_MEDIA_TYPE,
+    NAMESPACE_ROLES,
     RegistryClient,
     error_codes,
     error_of,
+    make_distribution,
     mint_token,
     push_scopes,
 )
@@ -404,6 +408,20 @@ def test_an_expired_token_starts_nothing_and_continues_no_one_elses_session(
     assert_oci_error(mine.get(location), 401, "UNAUTHORIZED")
     assert_oci_error(mine.post("/v2/alice/app/blobs/uploads/"), 401, "UNAUTHORIZED")
     assert_oci_error(mine.get("/v2/alice/app/tags/list"), 401, "UNAUTHORIZED")
+
+
+def test_past_its_token_a_session_goes_on_only_while_the_user_may_still_push(carol, short_tokens):
+    """carol collaborates on alice's namespace, starts an upload, then loses her role: her
+    expired token's old scopes do not carry the session on."""
+    make_distribution("alice/app", private=True)
+    client = RegistryClient(f"Bearer {mint_token(carol, *push_scopes('alice/app'))}")
+    location = client.start_upload("alice/app")["Location"]
+    time.sleep(1.2)
+    short_tokens.TOKEN_EXPIRATION_TIME = 60
+    namespace = ContainerNamespace.objects.get(name="alice")
+    remove_role(NAMESPACE_ROLES["collaborator"], carol, namespace)
+
+    assert_oci_error(client.get(location), 401, "UNAUTHORIZED")
 
 
 def test_an_expired_token_cannot_revive_an_idle_session(admin, short_tokens):
