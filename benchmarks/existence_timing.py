@@ -62,21 +62,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import os
 import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,6 +83,10 @@ import requests
 import urllib3
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY_ROOT))
+from harness.oci_images import sha256_digest  # noqa: E402
+from harness.server import ServerError, free_port, start_server, stop_server  # noqa: E402
+
 API = "/pulp/api/v3"
 KINDS = ("mount", "head", "get")
 CLASSES = ("E", "N1", "N2")
@@ -94,7 +94,6 @@ BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_PERCENTILE = 95
 SECRET_SIZE = 4096
 TOKEN_MAX_AGE = 60.0  # seconds; Pulp's tokens live 300 s (TOKEN_EXPIRATION_TIME)
-STARTUP_TIMEOUT = 300.0
 MEDIA_TYPE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_TYPE_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -112,18 +111,8 @@ SAME_ANSWER_DEFINITION = (
 )
 
 
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- our own server -----------------------------------------------------------------------------
@@ -165,61 +154,16 @@ class OwnPulp:
         return tls / "ca.crt" if (tls / "ca.crt").exists() else tls / "server.crt"
 
     def start(self) -> None:
-        with self.run_log.open("wb") as output:
-            self.process = subprocess.Popen(
-                ["bash", str(REPOSITORY_ROOT / "scripts" / "run.sh")],
-                cwd=REPOSITORY_ROOT,
-                env=self.environment,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._answers():
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"scripts/run.sh exited with {self.process.returncode}:\n{self._tail()}"
-                )
-            time.sleep(1)
-        raise RuntimeError(
-            f"{self.url}/v2/ did not answer in {STARTUP_TIMEOUT:.0f}s\n{self._tail()}"
-        )
-
-    def _answers(self) -> bool:
         try:
-            with warnings.catch_warnings():  # the CA may not exist yet
-                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                response = requests.get(f"{self.url}/v2/", timeout=5, verify=False)
-        except requests.RequestException:
-            return False
-        return response.status_code in (200, 401)
-
-    def _tail(self) -> str:
-        parts = []
-        for log in [self.run_log, *sorted((self.data_dir / "logs").glob("*.log"))]:
-            try:
-                lines = log.read_text(errors="replace").splitlines()[-30:]
-            except OSError:
-                continue
-            parts.append(f"--- {log} ---\n" + "\n".join(lines))
-        return "\n".join(parts)
+            self.process = start_server(self.url, self.run_log, self.environment)
+        except ServerError as error:
+            raise RuntimeError(str(error)) from None
 
     def stop(self) -> None:
         """SIGTERM to run.sh's process group (it stops its services and PostgreSQL)."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=60)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        self.process = None
+        if self.process is not None:
+            stop_server(self.process)
+            self.process = None
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
