@@ -153,7 +153,7 @@ def rights_of_name(
     return frozenset(actions)
 
 
-def _served(queryset: QuerySet) -> QuerySet:
+def with_served(queryset: QuerySet) -> QuerySet:
     """Distributions with the pk and name of the repository each serves (or of its version)."""
     return queryset.annotate(
         served_pk=Coalesce("repository_id", "repository_version__repository_id"),
@@ -171,7 +171,8 @@ def actions_on_names(grants: Grants, names: Iterable[str]) -> dict[str, frozense
     if grants.superuser:
         return dict.fromkeys(names, REPOSITORY_ACTIONS)
     distributions = {
-        d.base_path: d for d in _served(ContainerDistribution.objects).filter(base_path__in=names)
+        d.base_path: d
+        for d in with_served(ContainerDistribution.objects).filter(base_path__in=names)
     }
     aliases = {
         d.served_name
@@ -182,7 +183,7 @@ def actions_on_names(grants: Grants, names: Iterable[str]) -> dict[str, frozense
     if aliases:
         homes = {
             d.base_path: d
-            for d in _served(ContainerDistribution.objects).filter(base_path__in=aliases)
+            for d in with_served(ContainerDistribution.objects).filter(base_path__in=aliases)
         }
     decided = {}
     for name in names:
@@ -310,7 +311,7 @@ def distributions_with(grants: Grants, action: str, queryset: QuerySet | None = 
     queryset = ContainerDistribution.objects.all() if queryset is None else queryset
     if grants.superuser:
         return queryset
-    annotated = _served(queryset).annotate(
+    annotated = with_served(queryset).annotate(
         access_namespace=_SplitPart(F("base_path"), Value("/"), Value(1))
     )
     by_name = _rights_q(grants, action, "access_namespace", Q(private=False), "pk")

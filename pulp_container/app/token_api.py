@@ -124,5 +124,5 @@ def _answer(request, user, raw_scopes: list[str], offline: bool):
         "issued_at": datetime.fromtimestamp(issued_at, UTC).isoformat().replace("+00:00", "Z"),
     }
     if offline and user is not None:
-        body["refresh_token"] = issue_refresh_token(subject, service, password_fingerprint(user))
+        body["refresh_token"] = issue_refresh_token(subject, service, password)
     return JsonResponse(body)

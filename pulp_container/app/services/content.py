@@ -22,7 +22,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
 
-from pulp_container.app.authorization import Grants, repository_rights_q, with_access_fields
+from pulp_container.app.authorization import (
+    Grants,
+    repository_rights_q,
+    with_access_fields,
+    with_served,
+)
 from pulp_container.app.exceptions import BlobUnknown
 from pulp_container.app.models import (
     Blob,
@@ -73,11 +78,8 @@ def _readable_holders(grants: Grants, digest: Digest, exclude_pk=None) -> QueryS
 
 def _served_by(name: str) -> Subquery:
     """The pk of the repository the distribution at ``name`` serves (or a version of)."""
-    return Subquery(
-        ContainerDistribution.objects.filter(base_path=name)
-        .annotate(served=Coalesce("repository_id", "repository_version__repository_id"))
-        .values("served")[:1]
-    )
+    distributions = with_served(ContainerDistribution.objects.filter(base_path=name))
+    return Subquery(distributions.values("served_pk")[:1])
 
 
 def locate_blob(
