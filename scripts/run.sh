@@ -145,7 +145,9 @@ start_watchdog
 "$SCRIPTS/settings.sh"
 
 pulp_log "migrating the database (log: $PULP_LOG_DIR/migrate.log; a first run applies every migration, about a minute)"
+"$SCRIPTS/schema_cache.sh" restore || true
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager migrate --noinput
+"$SCRIPTS/schema_cache.sh" save || true
 run_step "$PULP_LOG_DIR/migrate.log" pulpcore-manager reset-admin-password --password "$PULP_ADMIN_PASSWORD"
 
 # Start the services, each under scripts/supervise.sh (restarts with backoff, issue 13) in its own
