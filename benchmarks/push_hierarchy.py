@@ -131,10 +131,11 @@ class Servers:
             )
         )
         ca = server.ca_cert(self.environment)
-        return self._registry(main_url, ca), self._registry(f"https://127.0.0.1:{strict_port}", ca)
+        strict_url = f"https://127.0.0.1:{strict_port}"
+        return self.registry_at(main_url, ca), self.registry_at(strict_url, ca)
 
     @staticmethod
-    def _registry(url: str, ca: Path) -> RunningRegistry:
+    def registry_at(url: str, ca: Path) -> RunningRegistry:
         return RunningRegistry(
             url=url,
             host=urlsplit(url).netloc,
@@ -366,7 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary data folder (for its logs)"
     )
+    parser.add_argument(
+        "--registry",
+        nargs=2,
+        metavar=("URL", "STRICT_URL"),
+        help="use running servers instead of starting one: the registry (link-on-HEAD on) and an "
+        "API process over the same database with link-on-HEAD off (the smoke test passes its own)",
+    )
+    parser.add_argument("--ca-cert", type=Path, help="CA of the --registry servers")
     arguments = parser.parse_args(argv)
+    if arguments.registry and not arguments.ca_cert:
+        parser.error("--registry needs --ca-cert")
     sizes = SMOKE if arguments.smoke else FULL
 
     work = Path(tempfile.mkdtemp(prefix="pulp-bench-"))
@@ -374,7 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     servers = Servers(work / "data", work)
     started = time.monotonic()
     try:
-        main_api, strict_api = servers.start()
+        if arguments.registry:
+            main_api, strict_api = (
+                Servers.registry_at(url.rstrip("/"), arguments.ca_cert)
+                for url in arguments.registry
+            )
+        else:
+            main_api, strict_api = servers.start()
         print(f"server ready in {time.monotonic() - started:.1f}s ({work})", file=sys.stderr)
         run = secrets.token_hex(3)
         latencies = []

@@ -1,7 +1,8 @@
 """The hierarchy benchmark still runs end to end (``--smoke``: tiny sizes), so it cannot rot.
 
-It starts its own server (fresh data folder, free ports), independent of the ``registry``
-fixture, and must show in its own output that mounts and link-on-HEAD saved the shared bytes.
+It runs on the session's servers (``registry`` and ``strict_registry``: ``--registry``), which
+saves starting a fresh instance; ``benchmarks/push_hierarchy.py`` without ``--registry`` starts
+its own. It must show in its own output that mounts and link-on-HEAD saved the shared bytes.
 """
 
 from __future__ import annotations
@@ -12,20 +13,25 @@ import sys
 import time
 from pathlib import Path
 
+from harness.registry_http import RunningRegistry
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPOSITORY_ROOT / "benchmarks" / "push_hierarchy.py"
 
 
-def test_benchmark_smoke_runs_and_reports(tmp_path: Path) -> None:
+def test_benchmark_smoke_runs_and_reports(
+    tmp_path: Path, registry: RunningRegistry, strict_registry: RunningRegistry
+) -> None:
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--results-dir", str(tmp_path)],
+        [sys.executable, str(SCRIPT), "--smoke", "--results-dir", str(tmp_path),
+         "--registry", registry.url, strict_registry.url, "--ca-cert", str(registry.ca_cert)],
         cwd=REPOSITORY_ROOT,
         capture_output=True,
         text=True,
         timeout=600,
         stdin=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert completed.returncode == 0, completed.stderr[-4000:]
     print(f"\nbenchmark --smoke took {elapsed:.1f}s\n{completed.stdout}")
