@@ -31,6 +31,11 @@ the drift of a shared machine hits both alike), one keep-alive session and one t
 - ``token``: ``GET /token/?service=&scope=repository:<target>:pull,push`` with Basic credentials
   (200).
 
+``--push-rate SECONDS``: then, on each instance, ``--pushers`` (8) client processes push small
+images (a token; ``HEAD``, ``POST``, ``PATCH``, ``PUT`` of a 4 KiB layer and of a config; the
+manifest ``PUT`` with a new tag), each into a repository of its own, for that long: pushes per
+hour, and failures.
+
 Prints ``load average at start: ...``, the sizes of both instances (their REST counts), and a
 Markdown table: p50 and p95 per operation and instance, and the ratio of the p50s (big over
 empty; the target of issue 14 is at most 1.5). JSON with every sample goes to
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import secrets
@@ -214,6 +220,51 @@ def measure(instance: Instance, operation: str, round_number: int) -> float:
     return elapsed
 
 
+def _pushes(arguments: tuple[str, str, tuple[str, str], int, float]) -> tuple[int, int]:
+    """Small pushes one after the other for ``seconds``, as a client sends them: a token, then for
+    a 4 KiB layer and a config, ``HEAD`` (404) and ``POST``, ``PATCH``, ``PUT ?digest=``; then the
+    manifest ``PUT`` with a new tag, into one repository of this client. (pushes, failures)"""
+    label, url, user, number, seconds = arguments
+    peer = Peer(label, url, user, Path(os.devnull), "gunicorn", list, lambda: None)
+    name = f"{user[0]}/rate{number}"
+    pushes = failures = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            client = Client(peer, timeout=60)
+            client.authorize([pull_push(name)])
+            blobs = []
+            for data in (os.urandom(4096), image_config(f"{name}-{pushes}")):
+                client.expect(client.call("HEAD", f"/v2/{name}/blobs/{digest_of(data)}"), 404)
+                blobs.append((client.upload(name, data), len(data)))
+            body = manifest(blobs[1], [blobs[0]])
+            client.expect(client.put_manifest(name, f"p{pushes}", body), 201)
+            pushes += 1
+        except Exception:  # noqa: BLE001 - a failed push is counted, not fatal
+            failures += 1
+    return pushes, failures
+
+
+def push_rate(instance: Instance, clients: int, seconds: float) -> dict[str, Any]:
+    """Pushes per hour that ``clients`` concurrent pushers get from the instance."""
+    context = multiprocessing.get_context("fork")
+    started = time.monotonic()
+    with context.Pool(clients) as pool:
+        arguments = [
+            (instance.label, instance.url, instance.user, n, seconds) for n in range(clients)
+        ]
+        results = pool.map(_pushes, arguments)
+    elapsed = time.monotonic() - started
+    pushes = sum(result[0] for result in results)
+    return {
+        "clients": clients,
+        "seconds": elapsed,
+        "pushes": pushes,
+        "failures": sum(result[1] for result in results),
+        "pushes_per_hour": pushes / elapsed * 3600,
+    }
+
+
 def run(instances: list[Instance], rounds: int, seed: int | None = None) -> None:
     order = random.Random(seed)
     for round_number in range(rounds):
@@ -276,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=REPOSITORY_ROOT / "benchmarks/results")
     parser.add_argument("--check", action="store_true", help="exit 1 when a ratio > --limit")
     parser.add_argument("--limit", type=float, default=LIMIT)
+    parser.add_argument(
+        "--push-rate",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then, on each instance, small pushes by --pushers clients",
+    )
+    parser.add_argument("--pushers", type=int, default=8)
     args = parser.parse_args(argv)
     rounds = 3 if args.smoke else args.rounds
 
@@ -291,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = summary(instances)
     print(table(instances, rows, rounds))
     print(f"\nmeasured in {time.monotonic() - started:.0f}s", flush=True)
+    rates = {}
+    if args.push_rate > 0:
+        for instance in instances:
+            rates[instance.label] = rate = push_rate(instance, args.pushers, args.push_rate)
+            print(f"push rate, {instance.label}: {rate['pushes_per_hour']:,.0f} pushes/hour "
+                  f"({rate['pushes']} pushes, {rate['failures']} failed, {rate['clients']} "
+                  f"clients, {rate['seconds']:.0f}s)", flush=True)  # fmt: skip
 
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -305,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in instances
         },
         "rows": rows,
+        "push_rate": rates,
     }  # fmt: skip
     output.write_text(json.dumps(report, indent=2))
     print(f"results: {output}")
