@@ -44,3 +44,5 @@ class TransferOutcome(StrEnum):
     FALLBACK = "fallback"
     # Linked from another repository when the client asked whether the target has it.
     LINKED_ON_HEAD = "linked-on-head"
+    # Downloaded from a remote registry by a sync or a pull-through.
+    FETCHED = "fetched"

@@ -4,6 +4,7 @@
 #   1. System packages, only those missing (apt-get update && apt-get install -y, with sudo when
 #      not root): a PostgreSQL server, skopeo, podman, openssl, curl, uidmap (rootless podman),
 #      nginx (nginx-light: the front, scripts/front.sh), htpasswd (apache2-utils, benchmarks),
+#      docker-registry (the source registry of the mirror tests and benchmarks),
 #      and python3.11 (+ venv support) when it is not found.
 #   2. The virtualenv .venv (python3.11) with `pip install -e . -r requirements-test.txt`,
 #      redone only when setup.py or requirements*.txt change (stamp: .venv/.installed).
@@ -36,6 +37,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The front of every instance (scripts/front.sh), and htpasswd for the benchmarks' distribution.
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+# Debian's distribution registry: the source registry of the mirror tests and of compare.py.
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # Rootless podman maps user ids through newuidmap/newgidmap.
 if [[ "$(id -u)" != 0 ]] && ! command -v newuidmap >/dev/null 2>&1; then
     missing+=(uidmap)

@@ -2,6 +2,7 @@
 
 from aiohttp.web import HTTPNotFound
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
@@ -10,10 +11,13 @@ from pulpcore.plugin.models import (
     BaseModel,
     Content,
     Distribution,
+    Remote,
     Repository,
 )
 from pulpcore.plugin.util import get_domain_pk
 from rest_framework.exceptions import ValidationError
+
+from pulp_container.app.registry_downloader import TokenCache, registry_download_factory
 
 
 def domain_field() -> models.ForeignKey:
@@ -103,6 +107,7 @@ class ContainerRepository(Repository, AutoAddObjPermsMixin):
 
     TYPE = "container"
     CONTENT_TYPES = [Blob, Manifest, Tag]
+    REMOTE_TYPES: list = []  # ContainerRemote, once it is defined below
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
@@ -132,6 +137,48 @@ class ContainerRepository(Repository, AutoAddObjPermsMixin):
         )
         if replaced:
             new_version.remove_content(Content.objects.filter(pk__in=replaced))
+
+
+class ContainerRemote(Remote, AutoAddObjPermsMixin):
+    """Another registry's repository to mirror from: ``url`` (the registry), ``upstream_name``
+    (the repository there), the tags to take (``include_tags``/``exclude_tags``, shell-style
+    wildcards), credentials and TLS settings (pulpcore's Remote fields).
+
+    A sync downloads every blob it takes (``immediate``, the only policy so far); a distribution
+    with a remote fetches a reference at its first pull (pull-through).
+    """
+
+    TYPE = "container"
+    DEFAULT_DOWNLOAD_CONCURRENCY = 10
+
+    upstream_name = models.TextField(db_index=True)
+    include_tags = ArrayField(models.TextField(), null=True)
+    exclude_tags = ArrayField(models.TextField(), null=True)
+
+    class Meta:
+        default_related_name = "%(app_label)s_%(model_name)s"
+        permissions = [
+            ("manage_roles_containerremote", "Can manage roles on container remotes"),
+        ]
+
+    @property
+    def download_factory(self):
+        """Downloaders that answer the source registry's Bearer challenges, sharing tokens."""
+        try:
+            return self._download_factory
+        except AttributeError:
+            self._download_factory = registry_download_factory(self)
+            self._tokens = TokenCache()
+            return self._download_factory
+
+    def get_downloader(self, remote_artifact=None, url=None, download_factory=None, **kwargs):
+        factory = self.download_factory
+        return super().get_downloader(
+            remote_artifact, url, download_factory=factory, tokens=self._tokens, **kwargs
+        )
+
+
+ContainerRepository.REMOTE_TYPES = [ContainerRemote]
 
 
 class PendingContent(models.Model):

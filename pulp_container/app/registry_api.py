@@ -42,6 +42,7 @@ from pulp_container.app.services import (
     listings,
     manifests,
     mounts,
+    pull_through,
     repositories,
     repository_operations,
     uploads,
@@ -313,7 +314,7 @@ class ManifestView(RegistryView):
 
     def _find(self, request, reference: str):
         target = repositories.pull_target(self.name)
-        manifest = manifests.find_manifest(target, Reference.parse(reference))
+        manifest = pull_through.find_or_fetch_manifest(target, Reference.parse(reference))
         if not negotiate_media_type(manifest.media_type, request.META.get("HTTP_ACCEPT", "")):
             raise ManifestUnknown(f"manifest is {manifest.media_type}, not in Accept")
         return manifest

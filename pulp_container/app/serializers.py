@@ -10,7 +10,9 @@ from pulpcore.plugin.serializers import (
     IdentityField,
     ModelSerializer,
     NoArtifactContentSerializer,
+    RemoteSerializer,
     RepositorySerializer,
+    RepositorySyncURLSerializer,
     SingleArtifactContentSerializer,
 )
 from rest_framework import serializers
@@ -104,10 +106,58 @@ class ContainerNamespaceSerializer(ModelSerializer):
         model = models.ContainerNamespace
 
 
+class ContainerRemoteSerializer(RemoteSerializer):
+    """Another registry's repository to mirror from."""
+
+    upstream_name = serializers.CharField(
+        help_text=_("The repository to mirror in the remote registry, e.g. library/busybox")
+    )
+    include_tags = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        allow_null=True,
+        required=False,
+        help_text=_("Tags to sync (shell-style wildcards such as 'v1.*'); all when unset"),
+    )
+    exclude_tags = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        allow_null=True,
+        required=False,
+        help_text=_("Tags not to sync (shell-style wildcards); applied after include_tags"),
+    )
+    policy = serializers.ChoiceField(
+        choices=[(models.ContainerRemote.IMMEDIATE, "download every blob at sync time")],
+        default=models.ContainerRemote.IMMEDIATE,
+        help_text=_("immediate: a sync downloads every blob of the images it takes"),
+    )
+
+    def validate_upstream_name(self, value: str) -> str:
+        try:
+            RepositoryName.parse(value)
+        except NameInvalid:
+            raise serializers.ValidationError(
+                _("'{}' is not a valid registry name").format(value)
+            ) from None
+        return value
+
+    class Meta:
+        fields = RemoteSerializer.Meta.fields + ("upstream_name", "include_tags", "exclude_tags")
+        model = models.ContainerRemote
+
+
+class ContainerSyncSerializer(RepositorySyncURLSerializer):
+    """``remote`` (else the repository's), and ``mirror``: remove what the source removed."""
+
+
 class ContainerRepositorySerializer(RepositorySerializer):
     """A repository pushes write into; its name is the registry name that created it."""
 
-    remote = serializers.HiddenField(default=None)
+    remote = DetailRelatedField(
+        required=False,
+        allow_null=True,
+        help_text=_("The container remote a sync takes when none is given"),
+        view_name_pattern=r"remotes(-.*/.*)-detail",
+        queryset=models.ContainerRemote.objects.all(),
+    )
 
     def validate_name(self, value: str) -> str:
         # The registry finds a push repository by its name: renaming it would orphan the name.
@@ -116,7 +166,7 @@ class ContainerRepositorySerializer(RepositorySerializer):
         return value
 
     class Meta:
-        fields = tuple(f for f in RepositorySerializer.Meta.fields if f != "remote")
+        fields = RepositorySerializer.Meta.fields
         model = models.ContainerRepository
 
 
@@ -189,6 +239,16 @@ class ContainerDistributionSerializer(DistributionSerializer):
         view_name_pattern=r"repositories(-.*/.*)?-detail",
         queryset=models.ContainerRepository.objects.all(),
     )
+    remote = DetailRelatedField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "Pull-through: a reference the repository lacks is fetched from this remote at its "
+            "first pull, stored in the repository (a new version) and served"
+        ),
+        view_name_pattern=r"remotes(-.*/.*)-detail",
+        queryset=models.ContainerRemote.objects.all(),
+    )
 
     def validate_base_path(self, path: str) -> str:
         # The registry name grammar, then pulpcore's rule (also a database constraint) that no
@@ -222,5 +282,10 @@ class ContainerDistributionSerializer(DistributionSerializer):
         return request.get_host() if request is not None else "localhost"
 
     class Meta:
-        fields = DistributionSerializer.Meta.fields + ("private", "registry_path", "namespace")
+        fields = DistributionSerializer.Meta.fields + (
+            "private",
+            "registry_path",
+            "namespace",
+            "remote",
+        )
         model = models.ContainerDistribution

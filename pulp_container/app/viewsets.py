@@ -19,6 +19,8 @@ from pulpcore.plugin.viewsets import (
     NamedModelViewSet,
     OperationPostponedResponse,
     ReadOnlyContentViewSet,
+    RemoteFilter,
+    RemoteViewSet,
     RepositoryVersionViewSet,
     RepositoryViewSet,
     RolesMixin,
@@ -226,12 +228,43 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
                 "has_repository_action:push",
             ),
             allow(["destroy", "remove_image"], "has_repository_action:delete"),
+            allow(
+                ["sync"],
+                [
+                    "has_repository_action:push",
+                    "has_remote_param_model_or_obj_perms:container.view_containerremote",
+                ],
+            ),
         ],
         "queryset_scoping": _SCOPED,
     }
 
     def scope_queryset(self, qs):
         return authorization.repositories_with(authorization.grants_of(self.request.user), PULL, qs)
+
+    @repository_task(
+        "Sync from a remote",
+        "Trigger a task that mirrors the remote's tags (include_tags/exclude_tags) into one new "
+        "repository version: additive, or with mirror=true removing what the remote no longer "
+        "has. Blobs the registry stores already are not downloaded again.",
+        serializers.ContainerSyncSerializer,
+    )
+    def sync(self, request, pk):
+        repository = self.get_object()
+        serializer = self.get_serializer(data=request.data, context={"repository_pk": pk})
+        serializer.is_valid(raise_exception=True)
+        remote = serializer.validated_data.get("remote") or repository.remote
+        task = dispatch(
+            tasks.sync,
+            exclusive_resources=[repository],
+            shared_resources=[remote],
+            kwargs={
+                "repository_pk": str(repository.pk),
+                "remote_pk": str(remote.pk),
+                "mirror": serializer.validated_data["mirror"],
+            },
+        )
+        return OperationPostponedResponse(task, request)
 
     @extend_schema(
         description="Trigger a task that deletes the repository and the distributions serving "
@@ -311,6 +344,53 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
         return OperationPostponedResponse(task, self.request)
 
 
+class ContainerRemoteFilter(RemoteFilter):
+    class Meta:
+        model = models.ContainerRemote
+        fields = RemoteFilter.Meta.fields
+
+
+class ContainerRemoteViewSet(RemoteViewSet, RolesMixin):
+    """Remotes: another registry's repository (and credentials) to sync or pull through from."""
+
+    endpoint_name = "container"
+    queryset = models.ContainerRemote.objects.all()
+    serializer_class = serializers.ContainerRemoteSerializer
+    filterset_class = ContainerRemoteFilter
+    DEFAULT_ACCESS_POLICY = {
+        "statements": [
+            _AUTHENTICATED_READ,
+            allow(["create"], "has_model_perms:container.add_containerremote"),
+            allow(
+                ["update", "partial_update", "set_label", "unset_label"],
+                "has_model_or_obj_perms:container.change_containerremote",
+            ),
+            allow(["destroy"], "has_model_or_obj_perms:container.delete_containerremote"),
+            allow(
+                ["list_roles", "add_role", "remove_role"],
+                "has_model_or_obj_perms:container.manage_roles_containerremote",
+            ),
+        ],
+        "creation_hooks": [
+            {
+                "function": "add_roles_for_object_creator",
+                "parameters": {"roles": "container.containerremote_owner"},
+            }
+        ],
+        "queryset_scoping": {"function": "scope_queryset"},
+    }
+    LOCKED_ROLES = {
+        "container.containerremote_creator": ["container.add_containerremote"],
+        "container.containerremote_owner": [
+            "container.view_containerremote",
+            "container.change_containerremote",
+            "container.delete_containerremote",
+            "container.manage_roles_containerremote",
+        ],
+        "container.containerremote_viewer": ["container.view_containerremote"],
+    }
+
+
 class ContainerRepositoryVersionViewSet(RepositoryVersionViewSet):
     parent_viewset = ContainerRepositoryViewSet
     DEFAULT_ACCESS_POLICY = {
@@ -331,12 +411,19 @@ class ContainerDistributionViewSet(DistributionViewSet, RolesMixin):
     DEFAULT_ACCESS_POLICY = {
         "statements": [
             _AUTHENTICATED_READ,
-            allow(["create"], "may_serve_requested_content:push"),
+            allow(
+                ["create"],
+                [
+                    "may_serve_requested_content:push",
+                    "has_remote_param_model_or_obj_perms:container.view_containerremote",
+                ],
+            ),
             allow(
                 ["update", "partial_update"],
                 [
                     "has_distribution_action:push",
                     "may_serve_requested_content:push",
+                    "has_remote_param_model_or_obj_perms:container.view_containerremote",
                 ],
             ),
             allow(["set_label", "unset_label"], "has_distribution_action:push"),

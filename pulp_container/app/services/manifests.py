@@ -132,6 +132,19 @@ def store_manifest(
     return manifest
 
 
+def create_manifest(
+    parsed: ParsedManifest, blobs: dict[str, Blob], children: dict[str, Manifest]
+) -> Manifest:
+    """The Manifest of ``parsed`` (created unless it exists), given every blob and manifest it
+    references by digest (a sync has them all at hand); declared sizes are checked."""
+    _check_sizes(parsed, blobs, children)
+    config_digest = parsed.config_digest()
+    config = blobs[str(config_digest)] if config_digest else None
+    layers = [blobs[str(d)] for d in parsed.layer_digests()]
+    listed = [children[str(d)] for d in parsed.listed_digests()]
+    return _get_or_create_manifest(parsed, config, layers, listed)
+
+
 def _referenced_content(
     repository: ContainerRepository, parsed: ParsedManifest
 ) -> tuple[Blob | None, list[Blob], list[Manifest]]:

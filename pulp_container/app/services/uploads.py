@@ -148,7 +148,11 @@ def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> B
     blob = find_blob(digest)
     if blob is not None:
         return blob
-    artifact = _store_artifact(upload, digests)
+    return blob_of_artifact(digest, _store_artifact(upload, digests))
+
+
+def blob_of_artifact(digest: Digest, artifact: Artifact) -> Blob:
+    """The Blob for ``digest`` whose bytes are ``artifact`` (created unless it exists)."""
     try:
         with transaction.atomic():
             blob = Blob.objects.create(digest=str(digest))
