@@ -64,7 +64,7 @@ def _version() -> str:
     return completed.stdout.strip().split()[-1] if completed.stdout.strip() else "?"
 
 
-def launch(data_dir: Path | None = None) -> Peer:
+def launch(data_dir: Path | None = None, port: int | None = None) -> Peer:
     if not available():
         raise RuntimeError(
             "docker-registry or htpasswd not installed"
@@ -90,7 +90,7 @@ def launch(data_dir: Path | None = None) -> Peer:
     subprocess.run(
         ["htpasswd", "-B", "-b", "-c", str(htpasswd), *ADMIN], check=True, capture_output=True
     )
-    port = free_port()
+    port = port or free_port()
     config = root / "config.yml"
     config.write_text(
         CONFIG.format(
