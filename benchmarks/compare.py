@@ -38,7 +38,13 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import hot_path, large_blob, manifest_commit, physical_limit  # noqa: E402
+from benchmarks import (  # noqa: E402
+    hot_path,
+    large_blob,
+    manifest_commit,
+    physical_limit,
+    sync_mirror,
+)
 from benchmarks.peers import WORK_DIR, Peer, summarize  # noqa: E402
 from benchmarks.peers import distribution as distribution_peer  # noqa: E402
 from benchmarks.peers import ours as ours_peer  # noqa: E402
@@ -86,6 +92,9 @@ class Sizes:
     clients: int
     client_seconds: float
     idle_connections: int
+    sync_tags: int
+    sync_base_layer_size: int
+    sync_own_layer_size: int
 
 
 FULL = Sizes(
@@ -106,6 +115,9 @@ FULL = Sizes(
     clients=32,
     client_seconds=20.0,
     idle_connections=64,
+    sync_tags=20,
+    sync_base_layer_size=4 * MIB,
+    sync_own_layer_size=512 * 1024,
 )
 SMOKE = Sizes(
     base_layers=2,
@@ -125,6 +137,9 @@ SMOKE = Sizes(
     clients=4,
     client_seconds=2.0,
     idle_connections=8,
+    sync_tags=3,
+    sync_base_layer_size=64 * 1024,
+    sync_own_layer_size=16 * 1024,
 )
 
 
@@ -341,10 +356,15 @@ def guarded(results: dict[str, Any], key: str, function: Callable[[], Any]) -> N
         log(f"  {key}: {time.perf_counter() - started:.1f}s")
 
 
-def run_peer(peer: Peer, sizes: Sizes, run_id: str) -> dict[str, Any]:
+def run_peer(
+    peer: Peer, sizes: Sizes, run_id: str, sync_source: sync_mirror.SyncSource | None = None
+) -> dict[str, Any]:
     prefix = f"bench-{run_id}"
     results: dict[str, Any] = {}
     log(f"{peer.name}: {peer.version} at {peer.url}")
+    if sync_source is not None and peer.psql is not None:
+        # First, on the fresh server: a sync's cost does not depend on what else was pushed.
+        guarded(results, "sync", lambda: sync_mirror.sync_once(peer, sync_source))
     guarded(results, "mount", lambda: mount_benchmarks(peer, f"{prefix}/mount", sizes))
     guarded(results, "hot", lambda: hot_path_benchmarks(peer, f"{prefix}/hot", sizes))
     guarded(
@@ -437,6 +457,11 @@ def rows(sizes: Sizes) -> list[Row]:
         Row("Manifest PUT p95 ms", ("manifest_put", "p95_ms"), digits=2),
         Row(f"{sizes.concurrent} concurrent pushes to {sizes.concurrent} repositories: wall s", ("concurrent", "wall_s"), digits=2),
         Row("  failed pushes + 429 + 5xx", ("concurrent", "problems"), digits=0),
+        Row(f"Sync of {sizes.sync_tags} tags (3 shared layers) from distribution: wall s", ("sync", "wall_s"), digits=2),
+        Row("  bytes downloaded MiB", ("sync", "bytes_downloaded"), 1 / MIB, digits=2),
+        Row("  unique bytes MiB", ("sync", "unique_bytes"), 1 / MIB, digits=2),
+        Row("  blob GETs (unique blobs: see JSON)", ("sync", "blob_gets"), digits=0),
+        Row("  database statements", ("sync", "db_statements"), digits=0),
     ]  # fmt: skip
 
 
@@ -717,7 +742,17 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting {', '.join(names)}")
     peers, failures = launch_peers(names)
     report["skipped"].update({name: f"did not start: {error}" for name, error in failures.items()})
+    sync_source = None
     try:
+        if distribution_peer.available() and {"ours", "upstream"} & set(peers):
+            log(f"starting the sync source: {sizes.sync_tags} tags in a docker-registry")
+            sync_source = sync_mirror.start_source(
+                WORK_DIR / "sync-source",
+                sizes.sync_tags,
+                3,
+                sizes.sync_base_layer_size,
+                sizes.sync_own_layer_size,
+            )
         for name in names:
             peer = peers.get(name)
             if peer is None:
@@ -727,10 +762,12 @@ def main(argv: list[str] | None = None) -> int:
                 "url": peer.url,
                 "notes": peer.notes,
                 "started_in_s": peer.started_in_s,
-                "results": run_peer(peer, sizes, run_id),
+                "results": run_peer(peer, sizes, run_id, sync_source),
             }
     finally:
         log("stopping the servers")
+        if sync_source is not None:
+            sync_source.peer.stop()
         with concurrent.futures.ThreadPoolExecutor(max(1, len(peers))) as pool:
             list(pool.map(lambda peer: peer.stop(), peers.values()))
         shutil.rmtree(WORK_DIR / "homes", ignore_errors=True)

@@ -270,6 +270,9 @@ class Peer:
     version: str = ""
     notes: list[str] = field(default_factory=list)
     started_in_s: float = 0.0
+    # A Pulp peer's embedded PostgreSQL: run SQL as its superuser, and its log file.
+    psql: Callable[[str], str] | None = None
+    database_log: Path | None = None
 
     @property
     def host(self) -> str:

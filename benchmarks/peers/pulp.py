@@ -174,6 +174,8 @@ class PulpInstance:
             stopper=self.stop,
             version=f"pulp_container {plugin}, pulpcore {core}",
             started_in_s=time.monotonic() - started,
+            psql=lambda sql: _psql(self.environment, self.launch_log, sql),
+            database_log=self.data_dir / "logs" / "postgres.log",
         )
 
     def status(self) -> dict[str, str]:

@@ -345,9 +345,12 @@ class ContainerRepositoryViewSet(RepositoryViewSet):
 
 
 class ContainerRemoteFilter(RemoteFilter):
+    """By name and labels. Not by ``pulp_last_updated``: pulpcore's filter hands PostgreSQL
+    any time zone offset, and one beyond +/-15:59 is a database error (a 500), not a 400."""
+
     class Meta:
         model = models.ContainerRemote
-        fields = RemoteFilter.Meta.fields
+        fields = {"name": NAME_FILTER_OPTIONS}
 
 
 class ContainerRemoteViewSet(RemoteViewSet, RolesMixin):

@@ -15,7 +15,7 @@ from django.db import transaction
 from pulp_container.app.exceptions import ManifestUnknown
 from pulp_container.app.models import ContainerDistribution, ContainerRepository, Manifest
 from pulp_container.app.oci import Reference
-from pulp_container.app.services.manifests import find_manifest
+from pulp_container.app.services import manifests
 from pulp_container.app.services.remote_source import SyncError
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.sync import fetch_image
@@ -27,7 +27,7 @@ def find_or_fetch_manifest(target: PullTarget, reference: Reference) -> Manifest
     """The manifest a pull of ``reference`` gets, fetched from the distribution's remote when
     the repository lacks it; MANIFEST_UNKNOWN (404) when neither has it."""
     try:
-        return find_manifest(target, reference)
+        return manifests.find_manifest(target, reference)
     except ManifestUnknown:
         distribution = target.distribution
         if distribution is None or distribution.remote_id is None:
@@ -42,7 +42,7 @@ def find_or_fetch_manifest(target: PullTarget, reference: Reference) -> Manifest
         log.warning("pull-through of %s:%s failed: %s", distribution.base_path, reference, error)
         detail = f"manifest {reference} is unknown here and upstream: {error}"
         raise ManifestUnknown(detail) from None
-    return find_manifest(PullTarget(None, repository.pk), reference)
+    return manifests.find_manifest(PullTarget(None, repository.pk), reference)
 
 
 def _repository_of(distribution: ContainerDistribution) -> ContainerRepository:
