@@ -19,6 +19,8 @@ from urllib.parse import urljoin
 import requests
 
 _CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
+# Bodies from this size on are sent only with a token in hand (see _token_before_a_large_body).
+LARGE_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class RegistryHTTP:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         headers = dict(kwargs.pop("headers", {}) or {})
-        cached = self._tokens.get(scope or "")
+        cached = self._tokens.get(scope or "") or self._token_before_a_large_body(scope, kwargs)
         if cached:
             headers["Authorization"] = f"Bearer {cached}"
         response = self.session.request(method, url, headers=headers, **kwargs)
@@ -106,6 +108,26 @@ class RegistryHTTP:
                 method, url, headers=headers, auth=self.credentials, **kwargs
             )
         return response
+
+    def _token_before_a_large_body(self, scope: str | None, kwargs: dict[str, Any]) -> str | None:
+        """Like registry clients, get the token before sending a large body (ping ``/v2/``).
+
+        A request with a body that the registry refuses early (``401``) is closed by the front
+        before the body is read; a client still sending can then see the connection reset
+        instead of the answer. Clients avoid it by authenticating first, and so does this one.
+        """
+        body = kwargs.get("data")
+        if scope is None or not isinstance(body, bytes | bytearray) or len(body) < LARGE_BODY:
+            return None
+        ping = self.session.get(self.absolute("/v2/"), timeout=self.timeout)
+        header = ping.headers.get("WWW-Authenticate")
+        if ping.status_code != 401 or not header:
+            return None
+        challenge = Challenge.parse(header)
+        if challenge.scheme != "bearer":
+            return None
+        self._tokens[scope] = self.token(challenge, scope)
+        return self._tokens[scope]
 
     # --- the spec's operations, named as the spec names them ------------------------------------
 

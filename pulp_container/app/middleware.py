@@ -3,7 +3,8 @@
 Django (a bad Host header), pulpcore's middleware (which reads the database before any view
 runs) and Django's own 500 page answer registry clients with HTML; this outermost middleware
 gives every error under ``/v2/`` and ``/token/`` the OCI body instead, with 503 UNAVAILABLE when
-the database could not be reached.
+the database could not be reached. It also reads whatever body a registry view left unread, so
+that an early answer reaches the client through the front (``discard_unread_body``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db.utils import DataError
 from django.dispatch import receiver
 
 from pulp_container.app.exceptions import Unavailable, error_for_status, render_error
+from pulp_container.app.request_body import discard_unread_body
 from pulp_container.constants import API_VERSION_HEADER, API_VERSION_VALUE
 
 REGISTRY_PREFIXES = ("/v2/", "/v2", "/token/", "/token")
@@ -38,7 +40,10 @@ class RegistryErrorsMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(REGISTRY_PREFIXES) or response.status_code < 400:
+        if not request.path.startswith(REGISTRY_PREFIXES):
+            return response
+        discard_unread_body(request)
+        if response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response

@@ -11,6 +11,9 @@ from pulp_container.app.exceptions import BlobUploadInvalid, SizeInvalid
 
 # What gunicorn asks of the socket per read: its default of 8 KiB costs a Python call per 8 KiB.
 _SOCKET_READ_BYTES = 256 * 1024
+# An answer given before the body was read (401, 403, 404 ...) is sent only after reading and
+# dropping the rest of the body, up to this much: see discard_unread_body.
+_DISCARD_AT_MOST = 64 * 1024 * 1024
 
 
 def body_stream(request: HttpRequest) -> tuple[BinaryIO, int | None]:
@@ -79,3 +82,32 @@ class _FramedBody:
             self._buffered = self._buffered[len(data) :]
             return data
         return self._reader.read(size if size >= 0 else 2**31)
+
+
+def discard_unread_body(request: HttpRequest) -> None:
+    """Read and drop what the client still sends of a body that no view read.
+
+    gunicorn closes the connection after each answer; closing a socket with unread bytes makes
+    the kernel reset it, and the front (nginx), still streaming the body to it, then loses the
+    answer and tells the client 502 (or the client sees the connection reset). So an early
+    answer (an upload refused with 401 before its token, a 403, a 404) would reach the client as
+    a server error. Draining first lets the answer through. Past ``_DISCARD_AT_MOST`` bytes the
+    connection is given up instead: nobody is served by receiving a huge refused body.
+    """
+    length = request.META.get("CONTENT_LENGTH")
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not (chunked or (length and length != "0")):
+        return
+    server_input = request.META.get("wsgi.input")
+    if getattr(server_input, "reader", None) is None:
+        return  # not gunicorn's body: its server does not reset the connection
+    left = _DISCARD_AT_MOST
+    try:
+        stream = _direct(server_input, server_input)
+        while left > 0:
+            data = stream.read(min(left, _SOCKET_READ_BYTES))
+            if not data:
+                return
+            left -= len(data)
+    except (OSError, ValueError, ParseException):
+        return
