@@ -12,8 +12,11 @@ in that window: the worker's, and the API's answering the task polls).
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +26,15 @@ from typing import Any
 
 import requests
 
-from benchmarks.peers import Peer
-from benchmarks.peers import distribution as distribution_peer
-from benchmarks.peers.tools import blob_sizes, hierarchy_image, oci
-from harness.container_tools import Skopeo
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.peers import WORK_DIR, Peer  # noqa: E402
+from benchmarks.peers import distribution as distribution_peer  # noqa: E402
+from benchmarks.peers import ours as ours_peer  # noqa: E402
+from benchmarks.peers import upstream as upstream_peer  # noqa: E402
+from benchmarks.peers.tools import blob_sizes, hierarchy_image, oci  # noqa: E402
+from harness.container_tools import Skopeo  # noqa: E402
 
 API = "/pulp/api/v3"
 _STATEMENT = re.compile(r"LOG:  (statement|execute [^:]*):")
@@ -59,6 +67,8 @@ class SyncSource:
                 continue
             entry = json.loads(line)
             uri = entry.get("http.request.uri", "")
+            if entry.get("msg") != "response completed":
+                continue
             if entry.get("http.request.method") == "GET" and "/blobs/" in uri:
                 count += 1
                 written += int(entry.get("http.response.written", 0))
@@ -81,6 +91,7 @@ def _session(peer: Peer) -> requests.Session:
     session = requests.Session()
     session.auth = peer.credentials
     session.verify = False
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would win over verify=False
     return session
 
 
@@ -162,3 +173,40 @@ def _wait(session: requests.Session, url: str) -> dict[str, Any]:
             return dict(task)
         time.sleep(0.2)
     raise RuntimeError(f"sync task {url} did not finish in {TASK_TIMEOUT:.0f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Only this row: ``python benchmarks/sync_mirror.py [--tags 20] [--peers ours,upstream]``
+    starts the source and the peers (fresh), syncs once into each, prints JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--tags", type=int, default=20)
+    parser.add_argument("--base-layer-size", type=int, default=4 << 20)
+    parser.add_argument("--own-layer-size", type=int, default=512 << 10)
+    parser.add_argument("--peers", default="ours,upstream")
+    arguments = parser.parse_args(argv)
+    launchers = {"ours": ours_peer.launch, "upstream": upstream_peer.launch}
+    names = [name for name in arguments.peers.split(",") if name]
+    source = start_source(
+        WORK_DIR / "sync-source",
+        arguments.tags,
+        3,
+        arguments.base_layer_size,
+        arguments.own_layer_size,
+    )
+    results: dict[str, Any] = {"load_average": os.getloadavg()}
+    try:
+        for name in names:
+            peer = launchers[name]()
+            try:
+                results[name] = {"version": peer.version, **sync_once(peer, source)}
+            finally:
+                peer.stop()
+            print(json.dumps({name: results[name]}), flush=True)
+    finally:
+        source.peer.stop()
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

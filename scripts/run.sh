@@ -167,11 +167,15 @@ start_bg() {
 }
 
 unset GUNICORN_CMD_ARGS
-# Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
-gunicorn_args="--logger-class pulp_container.logs.AccessLogger"
-# Workers receiving an upload stay alive past --timeout; heartbeats survive a database outage;
-# gunicorn's own 400s are OCI error JSON (pulp_container/gunicorn_hooks.py, issue 13).
-gunicorn_args+=" --config python:pulp_container.gunicorn_hooks"
+gunicorn_args=""
+# Not with upstream pulp-container's venv (the benchmarks run it), which has neither module.
+if "$PULP_VENV/bin/python" -I -c 'import importlib.util as u, sys; sys.exit(u.find_spec("pulp_container.gunicorn_hooks") is None)' 2>/dev/null; then
+    # Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
+    gunicorn_args="--logger-class pulp_container.logs.AccessLogger"
+    # Workers receiving an upload stay alive past --timeout; heartbeats survive a database outage;
+    # gunicorn's own 400s are OCI error JSON (pulp_container/gunicorn_hooks.py, issue 13).
+    gunicorn_args+=" --config python:pulp_container.gunicorn_hooks"
+fi
 # >>> front (issue 12): nginx owns the public ports (TLS, keep-alive, HTTP/2, idle clients, blob
 # bytes); pulpcore-api and pulpcore-content listen on Unix sockets behind it. scripts/front.sh.
 "$SCRIPTS/front.sh" config

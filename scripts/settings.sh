@@ -94,15 +94,21 @@ esac
 
 py="$PULP_VENV/bin/python"
 [[ -x "$py" ]] || py=python3
+# Our log formatter and filter, when this venv's pulp_container has them (not upstream's, which
+# the benchmarks run from their own venv); -I: never this checkout's folder on sys.path.
+our_logs=0
+"$py" -I -c 'import importlib.util as u, sys; sys.exit(u.find_spec("pulp_container.logs") is None)' \
+    2>/dev/null && our_logs=1
 SECRET_KEY_FILE="$secret_key_file" DB_KEY_FILE="$db_key_file" \
     PRIVATE_KEY="$private_key" PUBLIC_KEY="$public_key" TOKEN_AUTH_DISABLED="$token_auth_disabled" \
     DB_HOST="$DB_HOST" DB_PORT="$DB_PORT" DB_NAME="$DB_NAME" DB_USER="$DB_USER" \
-    DB_PASSWORD="$DB_PASSWORD" OUT="$PULP_SETTINGS_FILE.new" \
+    DB_PASSWORD="$DB_PASSWORD" OUT="$PULP_SETTINGS_FILE.new" OUR_LOGS="$our_logs" \
     "$py" - <<'PY'
 import os
 
 e = os.environ
 data = e["PULP_DATA_DIR"]
+our_logs = e["OUR_LOGS"] == "1"
 with open(e["SECRET_KEY_FILE"]) as f:
     secret_key = f.read().strip()
 
@@ -148,12 +154,18 @@ values = {
             "simple": {
                 "()": "pulp_container.logs.LineFormatter",
                 "fmt": "pulp [%(correlation_id)s]: %(name)s:%(levelname)s: %(message)s",
-            },
+            }
+            if our_logs
+            else {"format": "pulp [%(correlation_id)s]: %(name)s:%(levelname)s: %(message)s"},
         },
         "filters": {
             "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
             # No WARNING for a 401 or 404 under /v2/: the access log has the line.
-            "ordinary_registry_answers": {"()": "pulp_container.logs.OrdinaryRegistryAnswers"},
+            **(
+                {"ordinary_registry_answers": {"()": "pulp_container.logs.OrdinaryRegistryAnswers"}}
+                if our_logs
+                else {}
+            ),
         },
         "handlers": {
             "console": {
@@ -161,7 +173,7 @@ values = {
                 "stream": "ext://sys.stderr",
                 "level": "INFO",
                 "formatter": "simple",
-                "filters": ["correlation_id", "ordinary_registry_answers"],
+                "filters": ["correlation_id"] + (["ordinary_registry_answers"] if our_logs else []),
             }
         },
         "loggers": {
