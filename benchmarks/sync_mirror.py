@@ -151,10 +151,10 @@ def sync_once(peer: Peer, source: SyncSource) -> dict[str, Any]:
         )["task"]
         task = _wait(session, f"{peer.url}{task_href}")
         wall = time.monotonic() - started
+    if task["state"] != "completed":
+        raise RuntimeError(f"sync {task['state']}: {(task.get('error') or {}).get('description')}")
     gets, downloaded = source.blob_bytes_since(offset)
     return {
-        "state": task["state"],
-        "error": (task.get("error") or {}).get("description"),
         "wall_s": wall,
         "blob_gets": gets,
         "bytes_downloaded": downloaded,
