@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 with open("requirements.txt") as requirements:
-    install_requires = [line.strip() for line in requirements if line.strip()]
+    install_requires = [line.strip() for line in requirements if line.strip()[:1] not in ("", "#")]
 
 setup(
     name="pulp-container",

@@ -37,6 +37,29 @@ export PULP_DB_PORT="${PULP_DB_PORT:-$((PULP_API_PORT + 3))}"
 export PULP_TOKEN_AUTH_DISABLED="${PULP_TOKEN_AUTH_DISABLED:-false}"
 
 # A relative PULP_DATA_DIR is relative to the current folder; the default lives in the repo.
+# Storage (docs/storage.md): fs (default, MEDIA_ROOT on this host) or s3 (object storage; without
+# PULP_S3_ENDPOINT, run.sh starts a local S3 server, moto, on PULP_S3_PORT).
+export PULP_STORAGE="${PULP_STORAGE:-fs}"
+case "$PULP_STORAGE" in
+fs | s3) ;;
+*) echo "PULP_STORAGE must be fs or s3, not '$PULP_STORAGE'" >&2 && exit 1 ;;
+esac
+export PULP_S3_PORT="${PULP_S3_PORT:-$((PULP_API_PORT + 4))}"
+if [[ -n "${PULP_S3_ENDPOINT:-}" ]]; then
+    PULP_S3_LOCAL=0
+else
+    PULP_S3_LOCAL=1
+    PULP_S3_ENDPOINT="http://127.0.0.1:$PULP_S3_PORT"
+fi
+export PULP_S3_ENDPOINT PULP_S3_LOCAL
+export PULP_S3_BUCKET="${PULP_S3_BUCKET:-pulp}"
+export PULP_S3_ACCESS_KEY="${PULP_S3_ACCESS_KEY:-pulp-local}"
+export PULP_S3_SECRET_KEY="${PULP_S3_SECRET_KEY:-pulp-local-secret}"
+export PULP_S3_REGION="${PULP_S3_REGION:-us-east-1}"
+# API hosts behind the front (round-robin): each its own pulpcore-api, socket and working
+# directory; they share only the database and the storage (PULP_STORAGE=s3 for more than one).
+export PULP_API_HOSTS="${PULP_API_HOSTS:-1}"
+
 PULP_DATA_DIR="${PULP_DATA_DIR:-$PULP_REPO_ROOT/.pulp}"
 PULP_DATA_DIR="$(realpath -m -- "$PULP_DATA_DIR")"
 export PULP_DATA_DIR
@@ -86,6 +109,10 @@ PULP_STATUS_URL="$PULP_API_URL/pulp/api/v3/status/"
 # pulpcore-api as CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX.
 PULP_FRONT_DIR="$PULP_DATA_DIR/front"
 PULP_API_SOCKET="$PULP_DATA_DIR/run/api.sock"
+# The socket of API host N (1 is PULP_API_SOCKET): the front's upstream, round-robin.
+pulp_api_socket() {
+    if [[ "$1" == 1 ]]; then echo "$PULP_API_SOCKET"; else echo "$PULP_DATA_DIR/run/api-$1.sock"; fi
+}
 PULP_CONTENT_SOCKET="$PULP_DATA_DIR/run/content.sock"
 PULP_FRONT_MEDIA_PREFIX="/_front/media/"
 

@@ -21,6 +21,11 @@ front_config() {
     mkdir -p "$PULP_FRONT_DIR"/tmp "$PULP_LOG_DIR" "$(dirname "$PULP_API_SOCKET")"
     # As root, nginx would switch its workers to nobody, who cannot reach the sockets or the
     # media folder: they run as the user who runs Pulp, like every other process of it.
+    # One upstream server per API host (PULP_API_HOSTS): nginx takes them in turn (round-robin).
+    local api_servers="" host
+    for ((host = 1; host <= PULP_API_HOSTS; host++)); do
+        api_servers+="server unix:$(pulp_api_socket "$host") fail_timeout=0; "
+    done
     local user_directive=""
     if [[ "$(id -u)" == 0 ]]; then
         user_directive="user root root;"
@@ -31,7 +36,7 @@ front_config() {
         -e "s|@TLS_DIR@|$PULP_TLS_DIR|g" \
         -e "s|@API_PORT@|$PULP_API_PORT|g" \
         -e "s|@CONTENT_PORT@|$PULP_CONTENT_PORT|g" \
-        -e "s|@API_SOCKET@|$PULP_API_SOCKET|g" \
+        -e "s|@API_SERVERS@|$api_servers|g" \
         -e "s|@CONTENT_SOCKET@|$PULP_CONTENT_SOCKET|g" \
         -e "s|@MEDIA_PREFIX@|$PULP_FRONT_MEDIA_PREFIX|g" \
         -e "s|@MEDIA_ROOT@|$PULP_DATA_DIR/media|g" \

@@ -166,6 +166,24 @@ start_bg() {
     pulp_log "started $name (pid $!, log: $log)"
 }
 
+# >>> storage (issue 14): PULP_STORAGE=s3 without PULP_S3_ENDPOINT starts a local S3 server
+# (moto, in memory: its objects go when it stops) and makes the bucket. docs/storage.md.
+if ((PULP_API_HOSTS > 1)) && [[ "$PULP_STORAGE" != s3 ]]; then
+    pulp_die "PULP_API_HOSTS=$PULP_API_HOSTS needs PULP_STORAGE=s3 (hosts share no disk)"
+fi
+if [[ "$PULP_STORAGE" == s3 && "$PULP_S3_LOCAL" == 1 ]]; then
+    pulp_port_in_use "$PULP_S3_PORT" && pulp_die "port 127.0.0.1:$PULP_S3_PORT (PULP_S3_PORT) is in use"
+    start_bg s3 moto_server -H 127.0.0.1 -p "$PULP_S3_PORT"
+    until pulp_port_in_use "$PULP_S3_PORT"; do
+        ((SECONDS < START_TIMEOUT)) || pulp_die "the local S3 server did not start (see $PULP_LOG_DIR/s3.log)"
+        sleep 0.2
+    done
+fi
+if [[ "$PULP_STORAGE" == s3 ]]; then
+    run_step "$PULP_LOG_DIR/s3.log" python "$SCRIPTS/s3_bucket.py"
+fi
+# <<< storage
+
 unset GUNICORN_CMD_ARGS
 gunicorn_args=""
 # Not with upstream pulp-container's venv (the benchmarks run it), which has neither module.
@@ -179,11 +197,23 @@ fi
 # >>> front (issue 12): nginx owns the public ports (TLS, keep-alive, HTTP/2, idle clients, blob
 # bytes); pulpcore-api and pulpcore-content listen on Unix sockets behind it. scripts/front.sh.
 "$SCRIPTS/front.sh" config
-rm -f "$PULP_API_SOCKET" "$PULP_CONTENT_SOCKET"
-start_bg api env GUNICORN_CMD_ARGS="$gunicorn_args" \
-    PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" pulpcore-api \
-    --bind "unix:$PULP_API_SOCKET" --workers "$PULP_API_WORKERS" --timeout "${PULP_API_TIMEOUT:-600}" \
-    --graceful-timeout 10 --no-control-socket --access-logfile -
+rm -f "$PULP_DATA_DIR"/run/api*.sock "$PULP_CONTENT_SOCKET"
+# API host 1 is "api" (log api.log); with PULP_API_HOSTS=N, hosts 2..N are "api-2".. Several hosts
+# each get a working directory of their own: they share only PostgreSQL and the object storage.
+for ((host = 1; host <= PULP_API_HOSTS; host++)); do
+    host_name=api
+    host_env=()
+    if ((PULP_API_HOSTS > 1)); then
+        ((host == 1)) || host_name="api-$host"
+        host_dir="$PULP_DATA_DIR/hosts/$host/tmp"
+        mkdir -p "$host_dir"
+        host_env=(PULP_WORKING_DIRECTORY="$host_dir" PULP_FILE_UPLOAD_TEMP_DIR="$host_dir")
+    fi
+    start_bg "$host_name" env GUNICORN_CMD_ARGS="$gunicorn_args" "${host_env[@]}" \
+        PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" pulpcore-api \
+        --bind "unix:$(pulp_api_socket "$host")" --workers "$PULP_API_WORKERS" \
+        --timeout "${PULP_API_TIMEOUT:-600}" --graceful-timeout 10 --no-control-socket --access-logfile -
+done
 start_bg content pulpcore-content --bind "unix:$PULP_CONTENT_SOCKET" \
     --graceful-timeout 10 --no-control-socket
 start_bg front "$SCRIPTS/front.sh" run

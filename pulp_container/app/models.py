@@ -251,19 +251,21 @@ def _no_other_distribution_serves_containers(sender, instance, **kwargs):
 
 
 class BlobUpload(BaseModel):
-    """A blob upload in progress: its bytes sit in a file named by the upload's pk.
+    """A blob upload in progress; any API host may take its next request.
 
-    ``received_digests`` maps each algorithm to the hex digest of the bytes received so far when
-    one request streamed all of them (the common case: the hash is computed while the bytes are
-    written); an upload that continued in a later request leaves it empty and is hashed once at
-    commit, since a hash state cannot be handed from one process to the next.
+    ``hash_state`` holds the running hashes of the bytes received so far (``hash_state.dump``):
+    each chunk resumes them, so the digest is known at commit without reading the bytes again.
+    Where the bytes are is the upload store's business (``upload_stores``): a file in the
+    WORKING_DIRECTORY on the filesystem storage, or an S3 multipart upload and its unsent tail
+    (``storage_state``) on object storage.
     """
 
     repository = models.ForeignKey(
         ContainerRepository, related_name="uploads", on_delete=models.CASCADE
     )
     offset = models.BigIntegerField(default=0)
-    received_digests = models.JSONField(null=True)
+    hash_state = models.JSONField(null=True)
+    storage_state = models.JSONField(null=True)
     # Who started the session: with an expired token, only they may continue it. Its activity is
     # ``pulp_last_updated`` (each chunk moves it), which expiry and that check read.
     started_by = models.TextField(default="")

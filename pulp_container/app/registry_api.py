@@ -214,8 +214,13 @@ class BlobView(RegistryView):
 
     def get(self, request, name, digest):
         parsed, blob = self._find(digest)
-        front_path = content.front_path(blob)
-        if front_path is not None:
+        redirect = content.object_storage_url(blob)
+        front_path = content.front_path(blob) if redirect is None else None
+        if redirect is not None:
+            # Object storage sends the bytes, to whoever holds this URL for the next minute.
+            response = HttpResponse(status=307)
+            response["Location"] = redirect
+        elif front_path is not None:
             # The front (nginx) sends the stored file itself; the bytes never pass through here.
             response = HttpResponse(content_type="application/octet-stream")
             response["X-Accel-Redirect"] = front_path

@@ -1,27 +1,28 @@
-"""The bytes of uploads in progress, in shared storage (Pulp's WORKING_DIRECTORY).
+"""The bytes of uploads in progress on the filesystem storage (Pulp's WORKING_DIRECTORY).
 
-WORKING_DIRECTORY is shared by every API process and lies on the same filesystem as the
-artifact storage, so an upload started on one process continues on another, and a finished
-upload becomes an artifact by a rename, not a copy.
+WORKING_DIRECTORY is shared by every API process of the host and lies on the same filesystem as
+the artifact storage, so an upload started on one process continues on another, and a finished
+upload becomes an artifact by a rename, not a copy. (Several hosts: object storage,
+``upload_objects``.) The interface is the one ``upload_stores`` describes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 from uuid import UUID
 
 from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from pulpcore.plugin.models import Artifact
 
+from pulp_container.app.hash_state import Hashers
 from pulp_container.constants import STREAM_CHUNK_BYTES
 from pulp_container.gunicorn_hooks import keep_alive
-
-Hashers = dict[str, "hashlib._Hash"]
 
 # Chunks read but not yet written and hashed: bounds an upload's memory to a few MiB.
 _CHUNKS_IN_FLIGHT = 4
@@ -31,23 +32,36 @@ def upload_path(upload_pk: UUID) -> Path:
     return Path(settings.WORKING_DIRECTORY) / "container-uploads" / str(upload_pk)
 
 
-def create_upload_file(upload_pk: UUID) -> None:
+def create(upload_pk: UUID) -> None:
     path = upload_path(upload_pk)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
 
 
-def new_hashers(algorithms: Iterable[str]) -> Hashers:
-    return {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+class Appended:
+    """What one request added; a request whose chunk does not count is cut off again."""
+
+    def __init__(self, upload_pk: UUID, offset: int, written: int) -> None:
+        self.written = written
+        self.state = None
+        self._upload_pk = upload_pk
+        self._offset = offset
+
+    def counted(self) -> None:
+        pass
+
+    def discarded(self) -> None:
+        os.truncate(upload_path(self._upload_pk), self._offset)
 
 
-def write_at(
+def write(
     upload_pk: UUID,
     offset: int,
+    state: None,
     stream: BinaryIO,
     limit: int | None,
     hashers: Hashers,
-) -> int:
+) -> Appended:
     """Write ``stream`` into the upload's file from ``offset``, hashing each chunk as written.
 
     Reads at most ``limit`` bytes (all of the stream when None) and returns how many were
@@ -72,7 +86,7 @@ def write_at(
                 written += len(chunk)
                 # A slow client may send for longer than the worker timeout: still alive.
                 keep_alive()
-    return written
+    return Appended(upload_pk, offset, written)
 
 
 class _Sink:
@@ -112,39 +126,48 @@ class _Sink:
             raise self._error
 
 
-def hash_upload_file(upload_pk: UUID, algorithms: Iterable[str]) -> dict[str, str]:
-    """Hash the whole file once: the commit of an upload that came in several requests."""
-    hashers = new_hashers(algorithms)
+def hash_received(upload_pk: UUID, state: None, hashers: Hashers) -> None:
+    """Feed every received byte to ``hashers`` (a digest algorithm not hashed on the way in)."""
     with open(upload_path(upload_pk), "rb") as upload_file:
         while chunk := upload_file.read(STREAM_CHUNK_BYTES):
             for hasher in hashers.values():
                 hasher.update(chunk)
             keep_alive()
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
-def has_upload_file(upload_pk: UUID) -> bool:
+def has_bytes(upload_pk: UUID, state: None) -> bool:
     return upload_path(upload_pk).is_file()
 
 
-def commit_link(upload_pk: UUID) -> Path:
-    """A second name for the upload's file, which storage moves into place as the artifact.
-
-    The upload's own name stays until the commit is recorded: a crash at any point before
-    leaves the bytes where a retried commit finds them.
-    """
+def save_artifact(upload_pk: UUID, state: None, size: int, fields: dict) -> Artifact:
+    """Record the upload's file as an Artifact: the storage moves a second name of it into
+    place. The upload's own name stays until the commit is recorded: a crash at any point
+    before leaves the bytes where a retried commit finds them."""
     path = upload_path(upload_pk)
     link = path.with_name(f"{path.name}.commit")
     link.unlink(missing_ok=True)
     os.link(path, link)
-    return link
+    artifact = Artifact(file=_UploadedFile(link), size=size, **fields)
+    try:
+        with transaction.atomic():
+            artifact.save()
+    finally:
+        artifact.file.close()
+    return artifact
 
 
-def truncate_upload_file(upload_pk: UUID, size: int) -> None:
-    os.truncate(upload_path(upload_pk), size)
+class _UploadedFile(File):
+    """The upload's file as Django storage sees it: a temporary file it can move into place."""
+
+    def __init__(self, path) -> None:
+        super().__init__(open(path, "rb"), name=str(path))
+        self._path = str(path)
+
+    def temporary_file_path(self) -> str:
+        return self._path
 
 
-def remove_upload_file(upload_pk: UUID) -> None:
+def remove(upload_pk: UUID, state: None = None) -> None:
     path = upload_path(upload_pk)
     path.unlink(missing_ok=True)
     path.with_name(f"{path.name}.commit").unlink(missing_ok=True)

@@ -61,7 +61,7 @@ def test_an_idle_push_loses_its_sessions_and_pending_content_after_the_limit(
     removed = expire_idle_pushes()
 
     assert BlobUpload.objects.filter(pk=upload.pk).exists() is not expired
-    assert upload_files.has_upload_file(upload.pk) is not expired
+    assert upload_files.has_bytes(upload.pk, None) is not expired
     assert (digest in pending_digests("admin/idle")) is not expired
     assert removed.uploads == ([str(upload.pk)] if expired else [])
     assert removed.pending == ([("admin/idle", "container.blob", digest)] if expired else [])

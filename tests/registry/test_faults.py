@@ -314,7 +314,7 @@ def test_a_final_put_whose_upload_file_is_gone_but_whose_blob_exists_is_201(push
     location = _patched_upload(pusher, data)
     upload = BlobUpload.objects.get()
     pusher.push_blob(NAME, data)  # the crashed commit had stored the blob
-    upload_files.remove_upload_file(upload.pk)  # ... and moved the file
+    upload_files.remove(upload.pk)  # ... and moved the file
 
     response = pusher.put(f"{location}?digest={digest}")
 
@@ -328,7 +328,7 @@ def test_a_final_put_for_another_digest_after_the_file_is_gone_is_refused(pusher
     other = os.urandom(4000)
     location = _patched_upload(pusher, data)
     pusher.push_blob(NAME, other)
-    upload_files.remove_upload_file(BlobUpload.objects.get().pk)
+    upload_files.remove(BlobUpload.objects.get().pk)
 
     response = pusher.put(f"{location}?digest={sha256_digest(other)}")
 
@@ -361,8 +361,7 @@ def test_a_final_put_that_crashed_after_storing_the_bytes_succeeds_when_retried(
 def test_a_final_put_whose_bytes_are_lost_asks_the_client_to_start_again(pusher):
     data = os.urandom(4000)
     location = _patched_upload(pusher, data)
-    BlobUpload.objects.update(received_digests=None)
-    upload_files.remove_upload_file(BlobUpload.objects.get().pk)
+    upload_files.remove(BlobUpload.objects.get().pk)
 
     response = pusher.put(f"{location}?digest={sha256_digest(data)}")
 

@@ -39,6 +39,7 @@ from pulp_container.app.oci import Digest
 from pulp_container.app.scopes import PULL, PUSH
 from pulp_container.app.services.repositories import PullTarget
 from pulp_container.app.services.versions import commit_version, locked_repository
+from pulp_container.app.upload_stores import uses_object_storage
 
 
 def held(repository_pk, pending: bool = True) -> Exists:
@@ -162,6 +163,27 @@ def open_blob(blob: Blob):
     return artifact.file.open("rb"), artifact.size
 
 
+def object_storage_url(blob: Blob) -> str | None:
+    """A presigned URL of the blob's bytes in object storage, valid for
+    ``CONTAINER_REDIRECT_URL_EXPIRY`` seconds, when the storage is S3 and
+    ``REDIRECT_TO_OBJECT_STORAGE`` is on; else None. Asked only after the access decision: the
+    URL is that decision, for a minute."""
+    if not settings.REDIRECT_TO_OBJECT_STORAGE or not uses_object_storage():
+        return None
+    return default_storage.url(
+        _stored_name(blob),
+        parameters={"ResponseContentType": "application/octet-stream"},
+        expire=settings.CONTAINER_REDIRECT_URL_EXPIRY,
+    )
+
+
+def _stored_name(blob: Blob) -> str:
+    stored = getattr(blob, "stored", None)
+    if stored is None:
+        stored = blob._artifacts.values_list("file", flat=True).get()
+    return str(stored)
+
+
 def front_path(blob: Blob) -> str | None:
     """Where the front finds the blob's stored file (its ``X-Accel-Redirect``), when a front
     serves the local filesystem storage (``CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX``); else None,
@@ -169,10 +191,7 @@ def front_path(blob: Blob) -> str | None:
     prefix = settings.CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX
     if not prefix or not isinstance(default_storage, FileSystemStorage):
         return None
-    stored = getattr(blob, "stored", None)
-    if stored is None:
-        stored = blob._artifacts.values_list("file", flat=True).get()
-    return prefix + quote(str(stored))
+    return prefix + quote(_stored_name(blob))
 
 
 def blob_size(blob: Blob) -> int:

@@ -18,7 +18,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils.timezone import now
 from pulpcore.plugin.models import RepositoryContent
 
-from pulp_container.app import upload_files
 from pulp_container.app.models import (
     Blob,
     BlobUpload,
@@ -26,6 +25,7 @@ from pulp_container.app.models import (
     Manifest,
     PendingContent,
 )
+from pulp_container.app.upload_stores import store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ def expire_idle_pushes(idle_seconds: int | None = None) -> Expired:
         uploads = BlobUpload.objects.select_for_update(skip_locked=True).filter(
             repository__in=idle_repositories, pulp_last_updated__lt=cutoff
         )
-        expired.uploads = [str(pk) for pk in uploads.values_list("pk", flat=True)]
+        removed = list(uploads.values_list("pk", "storage_state"))
+        expired.uploads = [str(pk) for pk, _ in removed]
         BlobUpload.objects.filter(pk__in=expired.uploads).delete()
         pending = PendingContent.objects.filter(
             repository__in=idle_repositories, added__lt=cutoff
@@ -62,8 +63,9 @@ def expire_idle_pushes(idle_seconds: int | None = None) -> Expired:
         digests = _digests([content_id for *_, content_id in rows])
         expired.pending = [(name, kind, digests.get(cid, "")) for _, name, kind, cid in rows]
         PendingContent.objects.filter(pk__in=[row[0] for row in rows]).delete()
-    for upload_id in expired.uploads:
-        upload_files.remove_upload_file(upload_id)
+    uploads_store = store()
+    for upload_pk, storage_state in removed:
+        uploads_store.remove(upload_pk, storage_state)
     log.info("expired upload sessions %s and pending content %s", expired.uploads, expired.pending)
     return expired
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from django.db.models import Q
 from pulpcore.plugin.models import RepositoryVersion
 
-from pulp_container.app import upload_files
 from pulp_container.app.exceptions import ManifestUnknown
 from pulp_container.app.models import (
     BlobUpload,
@@ -23,6 +22,7 @@ from pulp_container.app.models import (
 from pulp_container.app.oci import Digest
 from pulp_container.app.services.manifests import get_or_create_tag
 from pulp_container.app.services.versions import commit_version, locked_repository
+from pulp_container.app.upload_stores import store
 
 # --- what a repository version holds ----------------------------------------------------------
 
@@ -151,9 +151,10 @@ def delete_repository(repository_pk) -> None:
         ContainerDistribution.objects.filter(
             Q(repository_id=repository.pk) | Q(repository_version__repository_id=repository.pk)
         ).delete()
-        upload_pks = list(
-            BlobUpload.objects.filter(repository=repository).values_list("pk", flat=True)
+        uploads = list(
+            BlobUpload.objects.filter(repository=repository).values_list("pk", "storage_state")
         )
         repository.delete()
-    for upload_pk in upload_pks:
-        upload_files.remove_upload_file(upload_pk)
+    uploads_store = store()
+    for upload_pk, storage_state in uploads:
+        uploads_store.remove(upload_pk, storage_state)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
-from pulp_container.app import upload_files
+from pulp_container.app import hash_state
 from pulp_container.app.exceptions import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -22,6 +21,8 @@ from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest
 from pulp_container.app.services.content import add_pending, find_blob
 from pulp_container.app.services.transfers import record_transfer
+from pulp_container.app.upload_objects import LostBytes
+from pulp_container.app.upload_stores import store
 from pulp_container.constants import TransferOutcome
 
 
@@ -30,8 +31,9 @@ def _hashed_algorithms() -> set[str]:
 
 
 def start_upload(repository: ContainerRepository, started_by: str = "") -> BlobUpload:
-    upload = BlobUpload.objects.create(repository=repository, started_by=started_by)
-    upload_files.create_upload_file(upload.pk)
+    upload = BlobUpload(repository=repository, started_by=started_by)
+    upload.storage_state = store().create(upload.pk)
+    upload.save()
     return upload
 
 
@@ -68,22 +70,31 @@ def append_chunk(
             f"Content-Range covers {content_range.length} bytes, the body has {content_length}"
         )
     expected = content_range.length if content_range is not None else content_length
-    hashers = upload_files.new_hashers(_hashed_algorithms()) if upload.offset == 0 else {}
-    written = upload_files.write_at(upload.pk, upload.offset, stream, expected, hashers)
-    if expected is not None and written != expected:
+    hashers = hash_state.load(upload.hash_state, _hashed_algorithms())
+    uploads = store()
+    appended = uploads.write(
+        upload.pk, upload.offset, upload.storage_state, stream, expected, hashers
+    )
+    if expected is not None and appended.written != expected:
         # The client went away mid-chunk: keep what came before this chunk, so a retry of the
         # chunk (or of the whole push) starts from a consistent offset.
-        upload_files.truncate_upload_file(upload.pk, upload.offset)
-        raise BlobUploadInvalid(f"chunk ended after {written} of {expected} bytes")
-    digests = {name: hasher.hexdigest() for name, hasher in hashers.items()} or None
+        appended.discarded()
+        raise BlobUploadInvalid(f"chunk ended after {appended.written} of {expected} bytes")
+    saved = hash_state.dump(hashers)
     # Optimistic concurrency: only one request may move the upload from this offset.
     moved = BlobUpload.objects.filter(pk=upload.pk, offset=upload.offset).update(
-        offset=upload.offset + written, received_digests=digests, pulp_last_updated=now()
+        offset=upload.offset + appended.written,
+        hash_state=saved,
+        storage_state=appended.state,
+        pulp_last_updated=now(),
     )
     if not moved:
+        appended.discarded()
         raise RangeInvalid("another request appended to this upload", upload.offset)
-    upload.offset += written
-    upload.received_digests = digests
+    appended.counted()
+    upload.offset += appended.written
+    upload.hash_state = saved
+    upload.storage_state = appended.state
     return upload
 
 
@@ -99,10 +110,10 @@ def commit_upload(
     of the upload file (or are dropped when the registry already has them). A digest that does
     not match ends the upload and leaves nothing behind.
 
-    A commit can be retried after a crash at any point: the digests of what was received are
-    recorded before anything is moved, the upload's file keeps its name until the upload row
-    goes (storage moves a second name of it), and an upload whose file is gone but whose blob
-    exists commits again to the same answer.
+    A commit can be retried after a crash at any point: the hash state of what was received is
+    kept with the upload's row, the upload's bytes stay where a retried commit finds them until
+    the upload row goes, and an upload whose bytes are gone but whose blob exists commits again
+    to the same answer.
     """
     if stream is not None and content_length:
         upload = append_chunk(upload, stream, None, content_length)
@@ -120,31 +131,43 @@ def commit_upload(
             TransferOutcome.UPLOADED,
             bytes_received=upload.offset,
         )
-    upload_files.remove_upload_file(upload.pk)
+    store().remove(upload.pk, upload.storage_state)
     return blob
 
 
 def _received_digests(upload: BlobUpload, digest: Digest) -> dict[str, str]:
-    """The digests of the bytes the upload received, hashed once and recorded with it."""
-    digests = upload.received_digests
-    if digests and digest.algorithm in digests:
+    """The digests of the bytes the upload received, from the hash state kept with it.
+
+    A digest in an algorithm that was not hashed on the way in (sha512, when Pulp keeps only
+    sha256) is the one case where the bytes are read again.
+    """
+    hashers = hash_state.load(upload.hash_state, _hashed_algorithms())
+    digests = hash_state.digests(hashers)
+    if digest.algorithm in digests:
         return digests
-    if not upload_files.has_upload_file(upload.pk):
-        cancel_upload(upload)
-        raise BlobUploadUnknown(f"upload {upload.pk} lost its bytes; start the upload again")
-    digests = upload_files.hash_upload_file(upload.pk, _hashed_algorithms() | {digest.algorithm})
-    BlobUpload.objects.filter(pk=upload.pk, offset=upload.offset).update(received_digests=digests)
-    upload.received_digests = digests
-    return digests
+    uploads = store()
+    if not uploads.has_bytes(upload.pk, upload.storage_state):
+        _lost(upload)
+    extra = hash_state.new_hashers([digest.algorithm])
+    try:
+        uploads.hash_received(upload.pk, upload.storage_state, extra)
+    except LostBytes:
+        _lost(upload)
+    return {**digests, **hash_state.digests(extra)}
+
+
+def _lost(upload: BlobUpload) -> NoReturn:
+    cancel_upload(upload)
+    raise BlobUploadUnknown(f"upload {upload.pk} lost its bytes; start the upload again")
 
 
 def cancel_upload(upload: BlobUpload) -> None:
     BlobUpload.objects.filter(pk=upload.pk).delete()
-    upload_files.remove_upload_file(upload.pk)
+    store().remove(upload.pk, upload.storage_state)
 
 
 def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> Blob:
-    """The Blob for ``digest``, created from the upload's file unless it exists already."""
+    """The Blob for ``digest``, created from the upload's bytes unless it exists already."""
     blob = find_blob(digest)
     if blob is not None:
         return blob
@@ -169,28 +192,13 @@ def _store_artifact(upload: BlobUpload, digests: dict[str, str]) -> Artifact:
     existing = Artifact.objects.filter(sha256=digests["sha256"]).first()
     if existing is not None:
         return existing
-    if not upload_files.has_upload_file(upload.pk):
-        cancel_upload(upload)
-        raise BlobUploadUnknown(f"upload {upload.pk} lost its bytes; start the upload again")
-    path = upload_files.commit_link(upload.pk)
+    uploads = store()
+    if not uploads.has_bytes(upload.pk, upload.storage_state):
+        _lost(upload)
     fields = {name: digests[name] for name in Artifact.DIGEST_FIELDS}
-    artifact = Artifact(file=_UploadedFile(path), size=upload.offset, **fields)
     try:
-        with transaction.atomic():
-            artifact.save()
+        return uploads.save_artifact(upload.pk, upload.storage_state, upload.offset, fields)
     except IntegrityError:
         return Artifact.objects.get(sha256=digests["sha256"])
-    finally:
-        artifact.file.close()
-    return artifact
-
-
-class _UploadedFile(File):
-    """The upload's file as Django storage sees it: a temporary file it can move into place."""
-
-    def __init__(self, path) -> None:
-        super().__init__(open(path, "rb"), name=str(path))
-        self._path = str(path)
-
-    def temporary_file_path(self) -> str:
-        return self._path
+    except LostBytes:
+        _lost(upload)
