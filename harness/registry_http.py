@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -88,6 +88,16 @@ class RegistryHTTP:
         The body, if any, must be bytes so that it can be sent twice.
         """
         url = path_or_url if "://" in path_or_url else self.absolute(path_or_url)
+        response = self._request(method, url, scope, **kwargs)
+        if "allow_redirects" not in kwargs and _to_object_storage(url, response):
+            # Blob bytes in object storage: the registry answers a GET with a presigned URL,
+            # which clients follow without the registry's credentials.
+            return requests.get(response.headers["Location"], timeout=self.timeout)
+        return response
+
+    def _request(
+        self, method: str, url: str, scope: str | None, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         headers = dict(kwargs.pop("headers", {}) or {})
@@ -196,6 +206,15 @@ class RegistryHTTP:
 
     def upload_status(self, name: str, location: str) -> requests.Response:
         return self.request("GET", self.absolute(location), scope=repository_scope(name))
+
+
+def _to_object_storage(url: str, response: requests.Response) -> bool:
+    location = response.headers.get("Location", "")
+    return (
+        response.status_code == 307
+        and "://" in location
+        and urlsplit(location).netloc != urlsplit(url).netloc
+    )
 
 
 def session_factory(
