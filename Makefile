@@ -5,7 +5,7 @@ SHELL := /bin/bash
 RUFF := .venv/bin/ruff
 LINT_PATHS := pulp_container tests harness benchmarks
 
-.PHONY: help install run test test-unit test-registry test-e2e lint format \
+.PHONY: help install run test test-unit test-registry test-e2e test-s3 lint format \
 	pg-start pg-stop pg-status clean distclean
 
 help: ## Show this help
@@ -29,6 +29,9 @@ test-registry: install ## Run tests/registry only (in-process, pytest-django)
 
 test-e2e: install ## Run tests/e2e only (starts a server, uses skopeo and podman)
 	@PULP_SKIP_INSTALL=1 scripts/test.sh tests/e2e -v
+
+test-s3: install ## Run the S3 + two-host stage of `make test` only (local S3 server, 2 API hosts)
+	@PULP_SKIP_INSTALL=1 PULP_TEST_S3_STAGE=only scripts/test.sh
 
 lint: install ## ruff check + ruff format --check
 	$(RUFF) check $(LINT_PATHS)

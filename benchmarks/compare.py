@@ -45,7 +45,7 @@ from benchmarks import (  # noqa: E402
     physical_limit,
     sync_mirror,
 )
-from benchmarks.peers import WORK_DIR, Peer, summarize  # noqa: E402
+from benchmarks.peers import WORK_DIR, Peer, free_port, summarize  # noqa: E402
 from benchmarks.peers import distribution as distribution_peer  # noqa: E402
 from benchmarks.peers import ours as ours_peer  # noqa: E402
 from benchmarks.peers import upstream as upstream_peer  # noqa: E402
@@ -400,6 +400,20 @@ def run_peer(
     return results
 
 
+def object_storage_blob(sizes: Sizes, run_id: str) -> dict[str, Any]:
+    """The large blob pushed and pulled through object storage (issue 14): ours again, with
+    ``PULP_STORAGE=s3`` (a local S3 server, moto) and two API hosts behind the front; the pull
+    follows the blob GET's redirect to a presigned URL. Its rows sit in our column."""
+    peer = ours_peer.launch(
+        WORK_DIR / "ours-s3",
+        {"PULP_STORAGE": "s3", "PULP_API_HOSTS": "2", "PULP_S3_PORT": str(free_port())},
+    )
+    try:
+        return large_blob.measure(peer, sizes.large_blob, f"bench-{run_id}/blob-s3")
+    finally:
+        peer.stop()
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -453,6 +467,8 @@ def rows(sizes: Sizes) -> list[Row]:
         Row(f"  API peak RSS MiB at {sizes.small_blob // MIB} MiB push", ("blob_small", "api_peak_rss_mib")),
         Row("  API RSS MiB before the push", ("blob_large", "api_baseline_rss_mib")),
         Row(f"Large blob {sizes.large_blob // MIB} MiB pull MB/s", ("blob_large", "pull_mb_s")),
+        Row(f"Large blob {sizes.large_blob // MIB} MiB push MB/s, S3 + 2 API hosts (ours)", ("blob_large_s3", "push_mb_s")),
+        Row(f"Large blob {sizes.large_blob // MIB} MiB pull MB/s, S3 (presigned redirect)", ("blob_large_s3", "pull_mb_s")),
         Row("Manifest PUT p50 ms", ("manifest_put", "p50_ms"), digits=2),
         Row("Manifest PUT p95 ms", ("manifest_put", "p95_ms"), digits=2),
         Row(f"{sizes.concurrent} concurrent pushes to {sizes.concurrent} repositories: wall s", ("concurrent", "wall_s"), digits=2),
@@ -764,6 +780,12 @@ def main(argv: list[str] | None = None) -> int:
                 "started_in_s": peer.started_in_s,
                 "results": run_peer(peer, sizes, run_id, sync_source),
             }
+        if "ours" in report["peers"]:
+            guarded(
+                report["peers"]["ours"]["results"],
+                "blob_large_s3",
+                lambda: object_storage_blob(sizes, run_id),
+            )
     finally:
         log("stopping the servers")
         if sync_source is not None:

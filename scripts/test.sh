@@ -9,6 +9,11 @@
 #   pytest tests/unit tests/registry tests/e2e -v
 # PYTEST_ADDOPTS is honoured by pytest. The e2e fixture starts scripts/run.sh itself with this
 # environment. The exit status is pytest's, except that "no tests collected" (5) is a failure.
+#
+# Without arguments, a second stage follows (issue 14): the e2e push, pull, mount, fresh-runner
+# and topology tests again, on object storage and two API hosts (PULP_STORAGE=s3,
+# PULP_API_HOSTS=2: run.sh starts a local S3 server, moto), in its own instance:
+#   PULP_DATA_DIR=<data>-s3, ports +10 (PULP_TEST_S3_STAGE=0 skips it; =only runs only it).
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PULP_DATA_DIR="${PULP_DATA_DIR:-$REPO_ROOT/.pulp/test}"
@@ -39,6 +44,22 @@ if [[ "$PULP_EMBEDDED_DB" == 1 ]] && ! "$SCRIPTS/postgres.sh" status >/dev/null 
 fi
 
 cd "$REPO_ROOT"
+S3_STAGE_TESTS=(tests/e2e/test_topology.py tests/e2e/test_push_pull.py tests/e2e/test_mount.py
+    tests/e2e/test_fresh_runners.py)
+s3_stage() {
+    local -a keep=()
+    [[ "$PULP_S3_LOCAL" == 1 ]] && keep+=(-u PULP_S3_ENDPOINT -u PULP_S3_PORT -u PULP_S3_LOCAL)
+    pulp_log "S3 + two-host stage: ${S3_STAGE_TESTS[*]}"
+    env -u PULP_DB_PORT -u PULP_SETTINGS -u PULP_CA_CERT "${keep[@]}" \
+        PULP_STORAGE=s3 PULP_API_HOSTS=2 PULP_TEST_S3_STAGE=0 PULP_SKIP_INSTALL=1 \
+        PULP_DATA_DIR="$PULP_DATA_DIR-s3" PULP_API_PORT=$((PULP_API_PORT + 10)) \
+        PULP_CONTENT_PORT=$((PULP_CONTENT_PORT + 10)) \
+        "$SCRIPTS/test.sh" "${S3_STAGE_TESTS[@]}" -v
+}
+if [[ $# -eq 0 && "${PULP_TEST_S3_STAGE:-1}" == only ]]; then
+    s3_stage
+    exit $?
+fi
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
@@ -55,5 +76,10 @@ pytest "${targets[@]}" || rc=$?
 if [[ "$rc" == 5 ]]; then
     pulp_log "pytest collected no tests: failing"
     rc=1
+fi
+if [[ $# -eq 0 && "${PULP_TEST_S3_STAGE:-1}" != 0 ]]; then
+    stage_rc=0
+    s3_stage || stage_rc=$?
+    ((rc != 0)) || rc=$stage_rc
 fi
 exit "$rc"
