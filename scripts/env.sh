@@ -45,10 +45,12 @@ fs | s3) ;;
 *) echo "PULP_STORAGE must be fs or s3, not '$PULP_STORAGE'" >&2 && exit 1 ;;
 esac
 export PULP_S3_PORT="${PULP_S3_PORT:-$((PULP_API_PORT + 4))}"
-if [[ -n "${PULP_S3_ENDPOINT:-}" ]]; then
-    PULP_S3_LOCAL=0
-else
+# (PULP_S3_LOCAL is decided once, by the outermost script: its children inherit the endpoint.)
+if [[ -z "${PULP_S3_LOCAL:-}" ]]; then
     PULP_S3_LOCAL=1
+    [[ -z "${PULP_S3_ENDPOINT:-}" ]] || PULP_S3_LOCAL=0
+fi
+if [[ "$PULP_S3_LOCAL" == 1 ]]; then
     PULP_S3_ENDPOINT="http://127.0.0.1:$PULP_S3_PORT"
 fi
 export PULP_S3_ENDPOINT PULP_S3_LOCAL

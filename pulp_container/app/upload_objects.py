@@ -64,19 +64,26 @@ def create(upload_pk: UUID) -> State:
 class Appended:
     """What one request added: the new state, and what to clean up once it counts (or not)."""
 
-    def __init__(self, written: int, state: State, superseded: list, created: list) -> None:
+    def __init__(
+        self, upload_pk: UUID, written: int, state: State, superseded: list, created: list
+    ) -> None:
         self.written = written
         self.state = state
+        self._upload_pk = upload_pk
         self._superseded = superseded
         self._created = created
+        self.started_multipart = False
 
     def counted(self) -> None:
         """The row now holds ``state``: the pieces sent within a part are not needed."""
         _delete_pieces(self._superseded)
 
     def discarded(self) -> None:
-        """The row kept the previous state: remove the pieces this request wrote."""
+        """The row kept the previous state: remove the pieces this request wrote, and the
+        multipart upload if this request started it (its parts are never listed otherwise)."""
         _delete_pieces(self._created)
+        if self.started_multipart:
+            _abort(self._upload_pk, self.state["id"])
 
 
 def write(
@@ -90,6 +97,7 @@ def write(
     """Send up to ``limit`` bytes of ``stream`` (all when None) after ``offset``."""
     part_bytes = settings.CONTAINER_UPLOAD_PART_BYTES
     state = {"id": state["id"], "parts": list(state["parts"]), "pieces": list(state["pieces"])}
+    started_without = state["id"] is None
     superseded: list = []
     created: list = []
     pieces_size = sum(size for _, size in state["pieces"])
@@ -120,7 +128,9 @@ def write(
         _client().put_object(Bucket=_bucket(), Key=_key(name), Body=bytes(pending))
         state["pieces"].append([name, len(pending)])
         created.append([name, len(pending)])
-    return Appended(written, state, superseded, created)
+    appended = Appended(upload_pk, written, state, superseded, created)
+    appended.started_multipart = state["id"] is not None and started_without
+    return appended
 
 
 def _upload_part(upload_pk: UUID, state: State, body: bytes) -> None:
@@ -243,15 +253,19 @@ def remove(upload_pk: UUID, state: State | None) -> None:
         return
     client = _client()
     if state.get("id"):
-        try:
-            client.abort_multipart_upload(
-                Bucket=_bucket(), Key=_key(blob_name(upload_pk)), UploadId=state["id"]
-            )
-        except ClientError as error:
-            if _code(error) != "NoSuchUpload":
-                raise
+        _abort(upload_pk, state["id"])
     _delete_pieces(state.get("pieces", []))
     # A commit that completed the object but did not record it leaves it unnamed: remove it.
     name = blob_name(upload_pk)
     if not Artifact.objects.filter(file=name).exists():
         client.delete_object(Bucket=_bucket(), Key=_key(name))
+
+
+def _abort(upload_pk: UUID, multipart_id: str) -> None:
+    try:
+        _client().abort_multipart_upload(
+            Bucket=_bucket(), Key=_key(blob_name(upload_pk)), UploadId=multipart_id
+        )
+    except ClientError as error:
+        if _code(error) != "NoSuchUpload":
+            raise
