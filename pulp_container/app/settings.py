@@ -46,8 +46,8 @@ DRF_ACCESS_POLICY = {
 
 # Object storage (STORAGES "default" is django-storages' S3Storage; docs/storage.md).
 # Uploads in progress are S3 multipart uploads of parts this big (S3: at least 5 MiB, at most
-# 10,000 parts: 16 MiB parts allow blobs of up to 156 GiB). One part is held in memory per
-# upload request.
+# 10,000 parts: 16 MiB parts allow blobs of up to 156 GiB). An upload request holds at most
+# three parts in memory (two being sent while the next is read).
 CONTAINER_UPLOAD_PART_BYTES = 16 * 1024 * 1024
 # Seconds a presigned URL of a blob GET's redirect to object storage stays valid.
 CONTAINER_REDIRECT_URL_EXPIRY = 60

@@ -18,6 +18,7 @@ An upload is an S3 multipart upload plus a tail:
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 from uuid import UUID
 
@@ -94,7 +95,10 @@ def write(
     limit: int | None,
     hashers: Hashers,
 ) -> Appended:
-    """Send up to ``limit`` bytes of ``stream`` (all when None) after ``offset``."""
+    """Send up to ``limit`` bytes of ``stream`` (all when None) after ``offset``.
+
+    Full parts go to S3 in the background (two at most in flight) while the next are read.
+    """
     part_bytes = settings.CONTAINER_UPLOAD_PART_BYTES
     state = {"id": state["id"], "parts": list(state["parts"]), "pieces": list(state["pieces"])}
     started_without = state["id"] is None
@@ -104,49 +108,94 @@ def write(
     pending = bytearray()
     pending_offset = offset
     written = 0
-    while limit is None or written < limit:
-        wanted = STREAM_CHUNK_BYTES if limit is None else min(STREAM_CHUNK_BYTES, limit - written)
-        chunk = stream.read(wanted)
-        if not chunk:
-            break
-        for hasher in hashers.values():
-            hasher.update(chunk)
-        pending += chunk
-        written += len(chunk)
-        if pieces_size + len(pending) >= part_bytes:
-            take = part_bytes - pieces_size
-            body = _read_pieces(state["pieces"]) + bytes(pending[:take])
-            _upload_part(upload_pk, state, body)
-            superseded += state["pieces"]
-            state["pieces"] = []
-            pieces_size = 0
-            del pending[:take]
-            pending_offset += take
-        keep_alive()
-    if pending:
-        name = _piece_name(upload_pk, pending_offset)
-        _client().put_object(Bucket=_bucket(), Key=_key(name), Body=bytes(pending))
-        state["pieces"].append([name, len(pending)])
-        created.append([name, len(pending)])
+    sender = _PartSender(upload_pk, state)
+    try:
+        while limit is None or written < limit:
+            wanted = STREAM_CHUNK_BYTES
+            if limit is not None:
+                wanted = min(wanted, limit - written)
+            chunk = stream.read(wanted)
+            if not chunk:
+                break
+            for hasher in hashers.values():
+                hasher.update(chunk)
+            pending += chunk
+            written += len(chunk)
+            if pieces_size + len(pending) >= part_bytes:
+                take = part_bytes - pieces_size
+                sender.send(_read_pieces(state["pieces"]) + bytes(pending[:take]))
+                superseded += state["pieces"]
+                state["pieces"] = []
+                pieces_size = 0
+                del pending[:take]
+                pending_offset += take
+            keep_alive()
+        sender.finish()
+        if pending:
+            name = _piece_name(upload_pk, pending_offset)
+            _client().put_object(Bucket=_bucket(), Key=_key(name), Body=bytes(pending))
+            state["pieces"].append([name, len(pending)])
+            created.append([name, len(pending)])
+    except BaseException:
+        sender.cancel()
+        if started_without and state["id"] is not None:
+            _abort(upload_pk, state["id"])
+        raise
     appended = Appended(upload_pk, written, state, superseded, created)
-    appended.started_multipart = state["id"] is not None and started_without
+    appended.started_multipart = started_without and state["id"] is not None
     return appended
 
 
-def _upload_part(upload_pk: UUID, state: State, body: bytes) -> None:
-    client = _client()
-    if state["id"] is None:
-        answer = client.create_multipart_upload(Bucket=_bucket(), Key=_key(blob_name(upload_pk)))
-        state["id"] = answer["UploadId"]
-    number = len(state["parts"]) + 1
-    answer = client.upload_part(
+class _PartSender:
+    """Uploads parts in a background thread pool, in order of their numbers; ``finish`` waits
+    for them and records their ETags in the state."""
+
+    IN_FLIGHT = 2
+
+    def __init__(self, upload_pk: UUID, state: State) -> None:
+        self._upload_pk = upload_pk
+        self._state = state
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: list[tuple[int, Future]] = []
+
+    def send(self, body: bytes) -> None:
+        if self._state["id"] is None:
+            answer = _client().create_multipart_upload(
+                Bucket=_bucket(), Key=_key(blob_name(self._upload_pk))
+            )
+            self._state["id"] = answer["UploadId"]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.IN_FLIGHT, thread_name_prefix="upload-part")
+        while len(self._in_flight) >= self.IN_FLIGHT:
+            self._settle_oldest()
+        number = len(self._state["parts"]) + len(self._in_flight) + 1
+        future = self._pool.submit(_upload_part, self._upload_pk, self._state["id"], number, body)
+        self._in_flight.append((number, future))
+
+    def _settle_oldest(self) -> None:
+        number, future = self._in_flight.pop(0)
+        self._state["parts"].append([number, future.result()])
+
+    def finish(self) -> None:
+        while self._in_flight:
+            self._settle_oldest()
+        self.cancel()
+
+    def cancel(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _upload_part(upload_pk: UUID, multipart_id: str, number: int, body: bytes) -> str:
+    answer = _client().upload_part(
         Bucket=_bucket(),
         Key=_key(blob_name(upload_pk)),
-        UploadId=state["id"],
+        UploadId=multipart_id,
         PartNumber=number,
         Body=body,
     )
-    state["parts"].append([number, answer["ETag"]])
+    return answer["ETag"]
 
 
 def _read_pieces(pieces: list) -> bytes:
@@ -199,7 +248,9 @@ def _complete(upload_pk: UUID, state: State) -> str:
     try:
         if state["parts"]:
             if state["pieces"]:
-                _upload_part(upload_pk, state, _read_pieces(state["pieces"]))
+                sender = _PartSender(upload_pk, state)
+                sender.send(_read_pieces(state["pieces"]))
+                sender.finish()
             client.complete_multipart_upload(
                 Bucket=_bucket(),
                 Key=_key(name),
