@@ -173,6 +173,7 @@ if ((PULP_API_HOSTS > 1)) && [[ "$PULP_STORAGE" != s3 ]]; then
 fi
 if [[ "$PULP_STORAGE" == s3 && "$PULP_S3_LOCAL" == 1 ]]; then
     pulp_port_in_use "$PULP_S3_PORT" && pulp_die "port 127.0.0.1:$PULP_S3_PORT (PULP_S3_PORT) is in use"
+    pulp_log "PULP_STORAGE=s3: a local S3 server keeps objects in memory; blobs pushed before this start have lost their bytes (set PULP_S3_ENDPOINT for a lasting store)"
     start_bg s3 moto_server -H 127.0.0.1 -p "$PULP_S3_PORT"
     until pulp_port_in_use "$PULP_S3_PORT"; do
         ((SECONDS < START_TIMEOUT)) || pulp_die "the local S3 server did not start (see $PULP_LOG_DIR/s3.log)"

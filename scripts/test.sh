@@ -13,7 +13,8 @@
 # Without arguments, a second stage follows (issue 14): the e2e push, pull, mount, fresh-runner
 # and topology tests again, on object storage and two API hosts (PULP_STORAGE=s3,
 # PULP_API_HOSTS=2: run.sh starts a local S3 server, moto), in its own instance:
-#   PULP_DATA_DIR=<data>-s3, ports +10 (PULP_TEST_S3_STAGE=0 skips it; =only runs only it).
+#   PULP_DATA_DIR=<data>-s3 (made anew each time), ports +10 (PULP_TEST_S3_STAGE=0 skips it;
+#   =only runs only it).
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PULP_DATA_DIR="${PULP_DATA_DIR:-$REPO_ROOT/.pulp/test}"
@@ -53,9 +54,16 @@ s3_stage() {
     local -a keep=()
     [[ "$PULP_S3_LOCAL" == 1 ]] && keep+=(-u PULP_S3_ENDPOINT -u PULP_S3_PORT -u PULP_S3_LOCAL)
     pulp_log "S3 + two-host stage: ${S3_STAGE_TESTS[*]}"
+    # The local S3 server keeps objects in memory: a database kept from an earlier run would name
+    # blobs whose bytes are gone. The stage starts from an empty instance, as on a fresh machine.
+    local stage_dir="$PULP_DATA_DIR-s3" pg_bin
+    if [[ -f "$stage_dir/pgdata/postmaster.pid" ]] && pg_bin="$(pulp_find_pg_bin)"; then
+        "$pg_bin/pg_ctl" -D "$stage_dir/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$stage_dir"
     env -u PULP_DB_PORT -u PULP_SETTINGS -u PULP_CA_CERT "${keep[@]}" \
         PULP_STORAGE=s3 PULP_API_HOSTS=2 PULP_TEST_S3_STAGE=0 PULP_SKIP_INSTALL=1 \
-        PULP_DATA_DIR="$PULP_DATA_DIR-s3" PULP_API_PORT=$((PULP_API_PORT + 10)) \
+        PULP_DATA_DIR="$stage_dir" PULP_API_PORT=$((PULP_API_PORT + 10)) \
         PULP_CONTENT_PORT=$((PULP_CONTENT_PORT + 10)) \
         "$SCRIPTS/test.sh" "${S3_STAGE_TESTS[@]}" -v
 }
