@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("container", "0003_upload_started_by"),
+        ("container", "0004_container_remote"),
     ]
 
     operations = [
