@@ -108,7 +108,9 @@ def starting_ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Backgro
     yield started
     started.thread.join()
     if started.process is not None:
-        server.stop_server(started.process)
+        # Its shutdown (half a minute of run.sh stopping its services) need not hold the session:
+        # the signal goes now, the waiting happens beside the next tests.
+        threading.Thread(target=server.stop_server, args=(started.process,), daemon=True).start()
 
 
 @pytest.fixture(scope="module")
