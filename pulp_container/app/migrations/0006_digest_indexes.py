@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("container", "0004_container_remote"),
+        ("container", "0005_upload_resumable_state"),
     ]
 
     operations = [
