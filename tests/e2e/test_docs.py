@@ -214,6 +214,10 @@ def run_page(page: Path, registry: RunningRegistry, work: Path) -> list[str]:
         if key not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
     }
     environment["PATH"] = f"{REPOSITORY_ROOT / '.venv' / 'bin'}:{environment.get('PATH', '')}"
+    # pulp-cli keeps each server's API description in its cache, by URL: one left by an earlier
+    # server on the same port (another checkout, an older schema) must not answer for this one.
+    environment["XDG_CACHE_HOME"] = str(work / "cache")
+    environment["XDG_CONFIG_HOME"] = str(work / "config")
     subprocess.run(
         ["bash", "-c", "\n".join(script)],
         env=environment,
