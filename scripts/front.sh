@@ -40,6 +40,7 @@ front_config() {
         -e "s|@CONTENT_SOCKET@|$PULP_CONTENT_SOCKET|g" \
         -e "s|@MEDIA_PREFIX@|$PULP_FRONT_MEDIA_PREFIX|g" \
         -e "s|@MEDIA_ROOT@|$PULP_DATA_DIR/media|g" \
+        -e "s|@SCRIPTS_DIR@|$PULP_REPO_ROOT/scripts|g" \
         "$TEMPLATE" >"$CONFIG.new"
     mv -f "$CONFIG.new" "$CONFIG"
     # -e: the error log before the configuration is read (Debian's default is /var/log/nginx).

@@ -1,5 +1,6 @@
 """The front (nginx, scripts/front.sh): idle clients cost Pulp nothing, blob bytes come from
-storage behind the same access decision, and the internal location is no way around it."""
+storage behind the same access decision, the internal location is no way around it, and what
+nginx refuses itself is refused with OCI error JSON."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
+from harness.raw_http import raw_request
 from harness.registry_http import RegistryHTTP, RunningRegistry, repository_scope
 
 IDLE_CONNECTIONS = 64
@@ -100,3 +104,40 @@ def test_blob_bytes_come_from_the_front_after_the_access_decision(
     stored = digest.removeprefix("sha256:")
     for path in ("/_front/media/", f"/_front/media/artifact/{stored[:2]}/{stored[2:]}"):
         assert bare.get(registry.url + path, timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "code"),
+    [
+        pytest.param(b"GET /v2/ HTTP/1.1\r\nHost: a/b\r\n", 400, "UNSUPPORTED", id="bad-host"),
+        pytest.param(
+            b"PATCH /v2/x/blobs/uploads/u HTTP/1.1\r\nHost: h\r\nContent-Length: 12ab\r\n",
+            400,
+            "UNSUPPORTED",
+            id="bad-content-length",
+        ),
+        pytest.param(
+            b"GET /v2/" + b"a" * 20_000 + b"/tags/list HTTP/1.1\r\nHost: h\r\n",
+            414,
+            "UNSUPPORTED",
+            id="over-long-request-line",
+        ),
+        pytest.param(
+            b"GET /v2/ HTTP/1.1\r\nHost: h\r\nX-Big: " + b"b" * 20_000 + b"\r\n",
+            400,
+            "UNSUPPORTED",
+            id="over-long-header",
+        ),
+    ],
+)
+def test_what_the_front_refuses_is_an_oci_error(
+    registry: RunningRegistry, request_head: bytes, status: int, code: str
+) -> None:
+    """Requests nginx refuses before Pulp sees them get the registry's JSON errors, not HTML."""
+    answer = raw_request(
+        registry.url, registry.ca_cert, request_head + b"Connection: close\r\n\r\n"
+    )
+    assert answer.status == status, answer
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["docker-distribution-api-version"] == "registry/2.0"
+    assert [error["code"] for error in json.loads(answer.body)["errors"]] == [code]
