@@ -187,13 +187,21 @@ fi
 
 unset GUNICORN_CMD_ARGS
 gunicorn_args=""
-# Not with upstream pulp-container's venv (the benchmarks run it), which has neither module.
+content_gunicorn_args=""
+gate=()
+# Not with upstream pulp-container's venv (the benchmarks run it), which has none of these modules.
 if "$PULP_VENV/bin/python" -I -c 'import importlib.util as u, sys; sys.exit(u.find_spec("pulp_container.gunicorn_hooks") is None)' 2>/dev/null; then
     # Access lines in the combined log format, or JSON with PULP_LOG_FORMAT=json (pulp_container/logs.py).
     gunicorn_args="--logger-class pulp_container.logs.AccessLogger"
     # Workers receiving an upload stay alive past --timeout; heartbeats survive a database outage;
-    # gunicorn's own 400s are OCI error JSON (pulp_container/gunicorn_hooks.py, issue 13).
+    # gunicorn's own 400s are OCI error JSON; stopped workers end at once
+    # (pulp_container/gunicorn_hooks.py, issue 13).
     gunicorn_args+=" --config python:pulp_container.gunicorn_hooks"
+    content_gunicorn_args="--config python:pulp_container.gunicorn_hooks"
+    # Each Pulp service loads itself, then waits for the database before it starts: one
+    # restarted during a database outage serves again within a second of the database's return
+    # (pulp_container/database_gate.py, issue 13).
+    gate=(python -m pulp_container.database_gate)
 fi
 # >>> front (issue 12): nginx owns the public ports (TLS, keep-alive, HTTP/2, idle clients, blob
 # bytes); pulpcore-api and pulpcore-content listen on Unix sockets behind it. scripts/front.sh.
@@ -211,15 +219,17 @@ for ((host = 1; host <= PULP_API_HOSTS; host++)); do
         host_env=(PULP_WORKING_DIRECTORY="$host_dir" PULP_FILE_UPLOAD_TEMP_DIR="$host_dir")
     fi
     start_bg "$host_name" env GUNICORN_CMD_ARGS="$gunicorn_args" "${host_env[@]}" \
-        PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" pulpcore-api \
-        --bind "unix:$(pulp_api_socket "$host")" --workers "$PULP_API_WORKERS" \
+        PULP_CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX="$PULP_FRONT_MEDIA_PREFIX" \
+        "${gate[@]}" pulpcore-api --bind "unix:$(pulp_api_socket "$host")" \
+        --workers "$PULP_API_WORKERS" \
         --timeout "${PULP_API_TIMEOUT:-600}" --graceful-timeout 10 --no-control-socket --access-logfile -
 done
-start_bg content pulpcore-content --bind "unix:$PULP_CONTENT_SOCKET" \
+start_bg content env GUNICORN_CMD_ARGS="$content_gunicorn_args" \
+    "${gate[@]}" pulpcore-content --bind "unix:$PULP_CONTENT_SOCKET" \
     --graceful-timeout 10 --no-control-socket
 start_bg front "$SCRIPTS/front.sh" run
 # <<< front
-start_bg worker pulpcore-worker
+start_bg worker "${gate[@]}" pulpcore-worker
 
 child_died() {
     local i

@@ -3,7 +3,9 @@
 #
 # - Starts COMMAND in its own process group; when it exits, for whatever reason, starts it again
 #   after a backoff of 0.5 s doubling to PULP_RESTART_BACKOFF_MAX (2 s), back to 0.5 s once a run
-#   lasted 30 s. A database outage thus costs at most that backoff after the database is back.
+#   lasted 30 s. run.sh's services start through pulp_container/database_gate.py, which loads
+#   the service and then waits for the database: one that ended in a database outage is loaded
+#   and waiting when the database is back, and serves within a second.
 # - SIGTERM/SIGINT/SIGHUP: stops the service's whole group (SIGTERM, SIGKILL after 20 s), exits 0.
 # - The service gets SIGTERM when this script dies, even by SIGKILL (PR_SET_PDEATHSIG via
 #   setpriv); run.sh starts this script the same way, so killing run.sh leaves nothing running.
