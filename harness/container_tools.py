@@ -24,9 +24,10 @@ import pwd
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 UNPRIVILEGED_USER = "pulptest"
 # Where skopeo and podman keep their blob-info cache when they run as root.
@@ -247,6 +248,25 @@ class Podman:
         """Push ``image``; return the manifest digest podman reports it pushed."""
         self("push", *self._registry_options(), f"--digestfile={digest_file}", image, destination)
         return digest_file.read_text().strip()
+
+    def import_tarball(self, write: Callable[[IO[bytes]], object], reference: str) -> str:
+        """``podman import``: an image of one layer from the tar that ``write`` streams into
+        podman's stdin (nothing written to disk but podman's storage); return its id."""
+        environment = {**os.environ, "TMPDIR": str(self.state_dir / "tmp")}
+        process = subprocess.Popen(
+            [*self._base(), "import", "--quiet", "-", reference],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+        )
+        assert process.stdin is not None
+        with process.stdin:
+            write(process.stdin)
+        stdout, stderr = process.communicate(timeout=self.timeout)
+        if process.returncode != 0:
+            raise ToolError(f"podman import: exit {process.returncode}\n{stderr.decode()}")
+        return stdout.decode().strip().splitlines()[-1]
 
     def image_inspect(self, image: str, template: str) -> str:
         return self("image", "inspect", f"--format={template}", image).strip()

@@ -79,6 +79,12 @@ class RegistryHTTP:
         body = response.json()
         return str(body.get("token") or body["access_token"])
 
+    def authorization(self, scope: str) -> dict[str, str]:
+        """The ``Authorization`` header of the token last fetched for ``scope`` (none: empty),
+        for requests sent without this class (a body streamed from a generator)."""
+        cached = self._tokens.get(scope)
+        return {"Authorization": f"Bearer {cached}"} if cached else {}
+
     def request(
         self, method: str, path_or_url: str, *, scope: str | None = None, **kwargs: Any
     ) -> requests.Response:

@@ -208,3 +208,54 @@ def start_api_process(
         f"https://127.0.0.1:{port}", process, log, "pulpcore-api", process_environment
     )
     return process
+
+
+def _proc_text(pid: int, name: str) -> str:
+    try:
+        return (
+            (Path("/proc") / str(pid) / name)
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def instance_processes(folder: Path) -> list[int]:
+    """Processes of the instance on the data folder ``folder``: those whose command line names
+    it (nginx, PostgreSQL, the API and content sockets) or whose environment does (every process
+    ``scripts/run.sh`` starts inherits ``PULP_DATA_DIR``)."""
+    folder_text = str(folder.resolve())
+    marker = f"PULP_DATA_DIR={folder_text} "
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        if f"{folder_text}/" in _proc_text(pid, "cmdline") or marker in _proc_text(pid, "environ"):
+            found.append(pid)
+    return found
+
+
+def parent_pid(pid: int) -> int:
+    stat = _proc_text(pid, "stat")
+    return int(stat.rsplit(")", 1)[1].split()[1]) if stat else 0
+
+
+def api_workers(folder: Path) -> list[int]:
+    """The gunicorn workers of the instance's pulpcore-api (children of its arbiter)."""
+    socket_path = f"{folder.resolve()}/run/api.sock"
+    api = [
+        pid
+        for pid in instance_processes(folder)
+        if socket_path in (line := _proc_text(pid, "cmdline")) and "supervise.sh" not in line
+    ]
+    return [pid for pid in api if parent_pid(pid) in api]
+
+
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -3,6 +3,8 @@
 - A blob's ``Location`` after an upload is a pullable URL, and HEAD and GET of it agree for
   every caller: whoever sees the blob by one sees it by the other.
 - Clients push layers in parallel: concurrent first pushes to a new name all succeed.
+- A last chunk sent with the final ``PUT`` in chunked transfer encoding (no Content-Length, as
+  Go clients stream a body) is part of the blob (issue 13: it was ignored, DIGEST_INVALID).
 """
 
 from __future__ import annotations
@@ -63,3 +65,25 @@ def test_concurrent_first_pushes_to_new_names_all_succeed(
         statuses = list(pool.map(start, [name for name in names for _ in range(4)]))
 
     assert statuses == [202] * len(statuses)
+
+
+def test_last_chunk_sent_chunked_with_the_final_put_is_part_of_the_blob(
+    registry: RunningRegistry, repository_name
+):
+    name = repository_name()
+    http = registry.http()
+    data = os.urandom(3 << 20)
+    half = len(data) // 2
+    location = http.start_upload(name).headers["Location"]
+    first = http.patch_upload(name, location, data[:half])
+    assert first.status_code == 202, first.text
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    url = http.absolute(first.headers["Location"])
+    url += ("&" if "?" in url else "?") + f"digest={digest}"
+    chunks = (data[offset : offset + 65536] for offset in range(half, len(data), 65536))
+    put = http.session.put(
+        url, data=chunks, headers=http.authorization(repository_scope(name)), timeout=60
+    )
+    assert put.status_code == 201, put.text
+    head = http.blob_exists(name, digest)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(data)

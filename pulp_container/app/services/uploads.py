@@ -115,7 +115,8 @@ def commit_upload(
     the upload row goes, and an upload whose bytes are gone but whose blob exists commits again
     to the same answer.
     """
-    if stream is not None and content_length:
+    # A last chunk: a body of a declared length, or one sent chunked (length unknown, None).
+    if stream is not None and content_length != 0:
         upload = append_chunk(upload, stream, None, content_length)
     digests = _received_digests(upload, digest)
     if digests[digest.algorithm] != digest.encoded:
