@@ -2,3 +2,4 @@
 Uploads of any length: an upload session started under a valid token continues after the token expired (same user, session kept active), and an API worker receiving bytes is not killed by gunicorn's timeout (`PULP_API_TIMEOUT`).
 Idle pushes expire: a scheduled task removes upload sessions and unreferenced pending content idle longer than `CONTAINER_PUSH_EXPIRY` (24 h), never touching an active push, and records what it removed.
 A property-based test tier sends over 10,000 generated requests to every /v2/ route in `make test` (`PULP_PROPERTY_EXAMPLES` for more).
+End-to-end fault tests (`tests/e2e/test_fault_recovery.py`, on an instance of their own): an API worker killed mid-PATCH and mid-final-PUT, PostgreSQL stopped for 60 s mid-push (per-service recovery times), 1 GiB layers pushed by skopeo and podman over throttled links past the token lifetime and a 10 s worker timeout, and `run.sh` killed with SIGKILL.

@@ -260,10 +260,11 @@ class Podman:
             stderr=subprocess.PIPE,
             env=environment,
         )
-        assert process.stdin is not None
+        assert process.stdin and process.stdout and process.stderr
         with process.stdin:
             write(process.stdin)
-        stdout, stderr = process.communicate(timeout=self.timeout)
+        process.wait(timeout=self.timeout)  # --quiet: its output fits in the pipes
+        stdout, stderr = process.stdout.read(), process.stderr.read()
         if process.returncode != 0:
             raise ToolError(f"podman import: exit {process.returncode}\n{stderr.decode()}")
         return stdout.decode().strip().splitlines()[-1]
