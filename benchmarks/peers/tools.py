@@ -42,8 +42,11 @@ _home_counter = 0
 
 
 def fresh_home() -> Path:
-    """A new, empty HOME for skopeo (so an empty blob-info cache)."""
+    """A new, empty HOME for skopeo (so an empty blob-info cache), owned by the test user
+    (created first on a fresh machine, as the end-to-end tests do)."""
     global _home_counter
+    if ensure_unprivileged_user() is None:
+        raise RuntimeError("skopeo needs the unprivileged test user (run as root)")
     _home_counter += 1
     home = HOMES_DIR / f"h{time.monotonic_ns()}-{_home_counter}"
     open_to_everyone(home)
