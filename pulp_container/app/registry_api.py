@@ -43,7 +43,6 @@ from pulp_container.app.services import (
     manifests,
     mounts,
     pull_through,
-    repositories,
     repository_operations,
     uploads,
 )
@@ -182,9 +181,8 @@ class CatalogView(RegistryView):
 
 class TagsView(RegistryView):
     def get(self, request, name):
-        target = repositories.pull_target(self.name)
         tags, more = listings.tags_page(
-            target, _page_limit(request), request.query_params.get("last")
+            self.name, _page_limit(request), request.query_params.get("last")
         )
         last = tags[-1] if tags else None
         body = {"name": str(self.name), "tags": tags}
@@ -209,7 +207,7 @@ class BlobView(RegistryView):
         return response
 
     def delete(self, request, name, digest):
-        content.remove_blob(repositories.existing_repository(self.name), Digest.parse(digest))
+        content.remove_blob(self.name, Digest.parse(digest))
         return _empty(202)
 
     def get(self, request, name, digest):
@@ -265,18 +263,13 @@ class BlobUploadsView(RegistryView):
         # Parameters are parsed before anything is created: a bad request leaves no trace.
         mount = Digest.parse(query["mount"]) if "mount" in query else None
         digest = Digest.parse(query["digest"]) if "digest" in query else None
-        repository = repositories.repository_for_push(self.name, self.caller.user)
-        pusher = self.caller.user.get_username()
-        if mount is not None:
-            if mounts.mount_blob(self.caller, repository, mount, query.get("from")):
-                return _blob_created(self.name, mount)
-            return _upload_accepted(self.name, uploads.start_upload(repository, pusher))
-        if digest is not None:
-            stream, length = body_stream(request._request)
-            upload = uploads.start_upload(repository, pusher)
-            uploads.commit_upload(upload, digest, stream, length)
-            return _blob_created(self.name, digest)
-        return _upload_accepted(self.name, uploads.start_upload(repository, pusher))
+        body = body_stream(request._request) if digest is not None and mount is None else None
+        started = uploads.start_upload(
+            self.name, self.caller, mount=mount, source=query.get("from"), digest=digest, body=body
+        )
+        if started.blob is not None:
+            return _blob_created(self.name, started.blob)
+        return _upload_accepted(self.name, started.session)
 
 
 class BlobUploadView(RegistryView):
@@ -286,8 +279,7 @@ class BlobUploadView(RegistryView):
     continues_sessions = True
 
     def _upload(self, upload_id: str):
-        # A read of a session on a name never pushed to creates nothing: the session is unknown.
-        upload = uploads.find_upload(repositories.find_push_repository(self.name), upload_id)
+        upload = uploads.find_upload(self.name, upload_id)
         authorize_session(self.request._request, self.caller, self.required, upload)
         return upload
 
@@ -318,8 +310,7 @@ class ManifestView(RegistryView):
     """``/v2/<name>/manifests/<reference>``: push, pull (with Accept negotiation), delete."""
 
     def _find(self, request, reference: str):
-        target = repositories.pull_target(self.name)
-        manifest = pull_through.find_or_fetch_manifest(target, Reference.parse(reference))
+        manifest = pull_through.find_or_fetch_manifest(self.name, Reference.parse(reference))
         if not negotiate_media_type(manifest.media_type, request.META.get("HTTP_ACCEPT", "")):
             raise ManifestUnknown(f"manifest is {manifest.media_type}, not in Accept")
         return manifest
@@ -340,12 +331,7 @@ class ManifestView(RegistryView):
 
     def delete(self, request, name, reference):
         """By tag: the tag goes, the manifest stays. By digest: the manifest and its tags go."""
-        parsed = Reference.parse(reference)
-        repository = repositories.existing_repository(self.name)
-        if parsed.tag is not None:
-            repository_operations.untag_manifest(repository.pk, parsed.tag)
-        else:
-            repository_operations.remove_image(repository.pk, digest=parsed.digest)
+        repository_operations.delete_manifest(self.name, Reference.parse(reference))
         return _empty(202)
 
     def put(self, request, name, reference):
@@ -357,9 +343,9 @@ class ManifestView(RegistryView):
         if length is not None and length > MANIFEST_MAX_BYTES:
             raise ManifestTooLarge(f"manifest is larger than {MANIFEST_MAX_BYTES} bytes")
         body = stream.read(MANIFEST_MAX_BYTES + 1)
-        parsed = manifests.parse_manifest(body, request.META.get("CONTENT_TYPE"))
-        repository = repositories.repository_for_push(self.name, self.caller.user)
-        manifest = manifests.store_manifest(repository, parsed_reference, parsed)
+        manifest = manifests.store_manifest(
+            self.name, self.caller.user, parsed_reference, body, request.META.get("CONTENT_TYPE")
+        )
         headers = {CONTENT_DIGEST_HEADER: manifest.digest}
         if manifest.subject:
             headers[OCI_SUBJECT_HEADER] = manifest.subject
@@ -375,12 +361,11 @@ class ReferrersView(RegistryView):
 
     def get(self, request, name, digest):
         subject = Digest.parse(digest)
-        target = repositories.pull_target(self.name)
         params = request.query_params
         artifact_type = params.get("artifactType")
         limit = _page_limit(request) or REFERRERS_PAGE
         descriptors, more = manifests.referrers(
-            target, subject, artifact_type, params.get("last"), limit
+            self.name, subject, artifact_type, params.get("last"), limit
         )
         body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         response = JsonResponse(body, content_type=OCI_INDEX)

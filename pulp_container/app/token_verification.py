@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 
 from pulp_container.app.authorization import Caller
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.credentials import password_fingerprint, verify_credentials
 from pulp_container.app.exceptions import Denied, Unauthorized
 from pulp_container.app.models import BlobUpload
@@ -93,12 +94,18 @@ def identify(
     return Caller(AnonymousUser())
 
 
+# The user a token names, read at every request with a token (compiled once, see the module).
+_ACTIVE_USER = CompiledQuery(
+    lambda username: get_user_model().objects.filter(username=username, is_active=True)[:1], str
+)
+
+
 def _token_user(username: str, password: str) -> AbstractBaseUser | AnonymousUser:
     """The user a token was issued to, still active and with the password it was issued under:
     deleting, deactivating or re-passwording a user ends their tokens at the next request."""
     if not username:
         return AnonymousUser()
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    user = _ACTIVE_USER.first(username)
     if user is None or password_fingerprint(user) != password:
         raise TokenInvalid("the token's user is no longer active or changed password")
     return user

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from urllib.parse import quote
+from uuid import UUID
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
@@ -28,6 +29,7 @@ from pulp_container.app.authorization import (
     with_access_fields,
     with_served,
 )
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.exceptions import BlobUnknown
 from pulp_container.app.models import (
     Blob,
@@ -35,9 +37,9 @@ from pulp_container.app.models import (
     ContainerRepository,
     PendingContent,
 )
-from pulp_container.app.oci import Digest
+from pulp_container.app.oci import Digest, RepositoryName
 from pulp_container.app.scopes import PULL, PUSH
-from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.repositories import PullTarget, existing_repository
 from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.app.upload_stores import uses_object_storage
 
@@ -88,6 +90,27 @@ def _served_by(name: str) -> Subquery:
     return Subquery(distributions.values("served_pk")[:1])
 
 
+def _stored_blobs(digest: Digest | str) -> QuerySet:
+    return Blob.objects.filter(digest=str(digest)).annotate(
+        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
+    )
+
+
+_BLOB_ANYWHERE = CompiledQuery(
+    lambda digest: _stored_blobs(digest).annotate(in_target=Value(False))[:1], str
+)
+_BLOB_IN_REPOSITORY = {
+    pending: CompiledQuery(
+        lambda digest, repository_pk, pending=pending: _stored_blobs(digest).annotate(
+            in_target=held(repository_pk, pending)
+        )[:1],
+        str,
+        UUID,
+    )
+    for pending in (False, True)
+}
+
+
 def locate_blob(
     digest: Digest,
     target: PullTarget | None = None,
@@ -102,9 +125,12 @@ def locate_blob(
     - ``holder``: with ``readable_by``, the name of another repository those grants may read
       that holds it, the one at the registry name ``prefer`` first; else None.
     """
-    blobs = Blob.objects.filter(digest=str(digest)).annotate(
-        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
-    )
+    if readable_by is None and (target is None or target.repository_pk is not None):
+        # The hot case (a HEAD, a GET, a commit's check): compiled once per shape.
+        if target is None:
+            return _BLOB_ANYWHERE.first(str(digest))
+        return _BLOB_IN_REPOSITORY[pending].first(str(digest), target.repository_pk)
+    blobs = _stored_blobs(digest)
     exclude_pk = None
     if target is not None and target.repository_pk is not None:
         exclude_pk = target.repository_pk
@@ -122,6 +148,29 @@ def locate_blob(
         preferred = Subquery(holders.filter(pk=_served_by(prefer)).values("name")[:1])
         anywhere = Coalesce(preferred, anywhere)
     return blobs.annotate(holder=anywhere).first()
+
+
+def _blob_in_source_query(pending: bool) -> CompiledQuery:
+    def build(digest, target_pk, source_name):
+        return _stored_blobs(digest).annotate(
+            in_target=held(target_pk, pending=True),
+            in_source=held(_served_by(source_name), pending),
+        )[:1]
+
+    return CompiledQuery(build, str, UUID, str)
+
+
+_BLOB_IN_SOURCE = {pending: _blob_in_source_query(pending) for pending in (False, True)}
+
+
+def locate_blob_in_source(
+    digest: Digest, target: ContainerRepository, source: str, source_pending: bool
+) -> Blob | None:
+    """The blob ``digest`` (as ``locate_blob``), annotated with ``in_target`` (committed or
+    pending in ``target``) and ``in_source``: whether the repository the registry name ``source``
+    serves holds it (pending content counts if ``source_pending``). One compiled query; the
+    caller has decided that the source may be read."""
+    return _BLOB_IN_SOURCE[source_pending].first(str(digest), target.pk, source)
 
 
 def find_blob(digest: Digest) -> Blob | None:
@@ -199,11 +248,13 @@ def blob_size(blob: Blob) -> int:
     return size if size is not None else blob._artifacts.values_list("size", flat=True).get()
 
 
-def remove_blob(repository: ContainerRepository, digest: Digest) -> None:
-    """Remove a blob from the repository, committed and pending (``DELETE .../blobs/<digest>``).
+def remove_blob(name: RepositoryName, digest: Digest) -> None:
+    """Remove a blob from the push repository of ``name``, committed and pending
+    (``DELETE .../blobs/<digest>``); NAME_UNKNOWN for a name without one.
 
     Its bytes stay while another repository holds them; orphan cleanup frees them after.
     """
+    repository = existing_repository(name)
     with locked_repository(repository.pk) as locked:
         blob = Blob.objects.filter(digest=str(digest)).filter(held(locked.pk)).first()
         if blob is None:

@@ -6,8 +6,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from pulp_container.app.authorization import distributions_with, grants_of
 from pulp_container.app.models import Tag
+from pulp_container.app.oci import RepositoryName
 from pulp_container.app.scopes import PULL
-from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.repositories import pull_target
 
 
 def catalog_page(
@@ -22,7 +23,9 @@ def catalog_page(
     return _page(names, "base_path", limit, last)
 
 
-def tags_page(target: PullTarget, limit: int | None, last: str | None) -> tuple[list[str], bool]:
+def tags_page(name: RepositoryName, limit: int | None, last: str | None) -> tuple[list[str], bool]:
+    """The tags a pull of ``name`` sees, a page of them; NameUnknown (404) for an unknown name."""
+    target = pull_target(name)
     if target.version is None:
         return [], False
     names = (

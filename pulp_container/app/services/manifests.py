@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from pulpcore.plugin.models import Content
 
@@ -23,11 +24,15 @@ from pulp_container.app.models import (
     Manifest,
     Tag,
 )
-from pulp_container.app.oci import Digest, Reference
+from pulp_container.app.oci import Digest, Reference, RepositoryName
 from pulp_container.app.services.content import (
     held_by,
 )
-from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.repositories import (
+    PullTarget,
+    pull_target,
+    repository_for_push,
+)
 from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.constants import (
     MANIFEST_MAX_BYTES,
@@ -109,13 +114,21 @@ def _descriptor_digest(descriptor: Any) -> Digest:
 
 
 def store_manifest(
-    repository: ContainerRepository, reference: Reference, parsed: ParsedManifest
+    name: RepositoryName,
+    pusher: AbstractBaseUser | AnonymousUser,
+    reference: Reference,
+    body: bytes,
+    content_type: str | None,
 ) -> Manifest:
-    """Store a pushed manifest and commit it, its blobs and its tag as one repository version.
+    """``PUT /v2/<name>/manifests/<reference>``: parse the manifest (nothing is created for an
+    invalid one), then store it and commit it, its blobs and its tag as one repository version
+    of the push repository of ``name`` (created on a first push).
 
     Every blob and manifest it references must be in the repository already (committed or
     pending in this push), else MANIFEST_BLOB_UNKNOWN.
     """
+    parsed = parse_manifest(body, content_type)
+    repository = repository_for_push(name, pusher)
     if reference.digest is not None and reference.digest != parsed.digest:
         raise DigestInvalid(f"manifest digest is {parsed.digest}, not {reference.digest}")
     config, layers, listed = _referenced_content(repository, parsed)
@@ -248,7 +261,7 @@ def find_manifest(target: PullTarget, reference: Reference) -> Manifest:
 
 
 def referrers(
-    target: PullTarget,
+    name: RepositoryName,
     subject: Digest,
     artifact_type: str | None,
     after: str | None = None,
@@ -257,8 +270,10 @@ def referrers(
     """Descriptors of the manifests that name ``subject`` (OCI spec, "Listing Referrers"), in
     digest order after ``after``, at most ``limit``; and whether more follow.
 
-    The subject need not exist: a signature may be pushed before its image.
+    The subject need not exist: a signature may be pushed before its image. An unknown name is
+    NAME_UNKNOWN (404).
     """
+    target = pull_target(name)
     if target.version is None:
         return [], False
     found = Manifest.objects.filter(

@@ -15,8 +15,8 @@ from pulp_container.app.authorization import Caller
 from pulp_container.app.exceptions import RegistryError
 from pulp_container.app.models import Blob, ContainerRepository
 from pulp_container.app.oci import Digest, RepositoryName
-from pulp_container.app.scopes import PUSH
-from pulp_container.app.services.content import add_pending, locate_blob
+from pulp_container.app.scopes import PULL, PUSH
+from pulp_container.app.services.content import add_pending, locate_blob, locate_blob_in_source
 from pulp_container.app.services.repositories import (
     PullTarget,
     find_distribution,
@@ -37,6 +37,18 @@ def mount_blob(
     only where the caller cannot read costs what an unknown digest costs.
     """
     source_name = _parse_name(source)
+    if source_name is not None and caller.may(source_name, PULL):
+        # The usual mount: the client names a source its token lets it pull. One query, on what
+        # the caller may read only; the search below runs when the source lacks the blob.
+        blob = locate_blob_in_source(
+            digest, target, str(source_name), caller.may(source_name, PUSH)
+        )
+        if blob is not None and blob.in_target:
+            return _linked(
+                target, digest, blob, TransferOutcome.MOUNTED, "already in target", saved=False
+            )
+        if blob is not None and blob.in_source:
+            return _linked(target, digest, blob, TransferOutcome.MOUNTED, f"from {source_name}")
     blob = locate_blob(
         digest,
         PullTarget.of_repository(target),

@@ -14,18 +14,20 @@ from django.db import transaction
 
 from pulp_container.app.exceptions import ManifestUnknown
 from pulp_container.app.models import ContainerDistribution, ContainerRepository, Manifest
-from pulp_container.app.oci import Reference
+from pulp_container.app.oci import Reference, RepositoryName
 from pulp_container.app.services import manifests
 from pulp_container.app.services.remote_source import SyncError
-from pulp_container.app.services.repositories import PullTarget
+from pulp_container.app.services.repositories import PullTarget, pull_target
 from pulp_container.app.services.sync import fetch_image
 
 log = logging.getLogger(__name__)
 
 
-def find_or_fetch_manifest(target: PullTarget, reference: Reference) -> Manifest:
-    """The manifest a pull of ``reference`` gets, fetched from the distribution's remote when
-    the repository lacks it; MANIFEST_UNKNOWN (404) when neither has it."""
+def find_or_fetch_manifest(name: RepositoryName, reference: Reference) -> Manifest:
+    """The manifest a pull of ``name`` and ``reference`` gets, fetched from the distribution's
+    remote when the repository lacks it; MANIFEST_UNKNOWN (404) when neither has it (NAME_UNKNOWN
+    for an unknown name)."""
+    target = pull_target(name)
     try:
         return manifests.find_manifest(target, reference)
     except ManifestUnknown:

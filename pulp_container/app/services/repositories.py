@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from pulpcore.plugin.models import RepositoryVersion
 from pulpcore.plugin.util import assign_role
 
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.exceptions import NameInvalid, NameUnknown, Unsupported
 from pulp_container.app.models import (
     ContainerDistribution,
@@ -46,12 +47,14 @@ class PullTarget:
         return None
 
 
+# Every request on a name reads its distribution (compiled once: compiled_queries).
+_DISTRIBUTION_AT = CompiledQuery(
+    lambda name: ContainerDistribution.objects.filter(base_path=name)[:1], str
+)
+
+
 def find_distribution(name: RepositoryName) -> ContainerDistribution | None:
-    return (
-        ContainerDistribution.objects.select_related("namespace")
-        .filter(base_path=str(name))
-        .first()
-    )
+    return _DISTRIBUTION_AT.first(str(name))
 
 
 def pull_target(name: RepositoryName) -> PullTarget:

@@ -19,8 +19,9 @@ from pulp_container.app.models import (
     Manifest,
     Tag,
 )
-from pulp_container.app.oci import Digest
+from pulp_container.app.oci import Digest, Reference, RepositoryName
 from pulp_container.app.services.manifests import get_or_create_tag
+from pulp_container.app.services.repositories import existing_repository
 from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.app.upload_stores import store
 
@@ -56,6 +57,16 @@ def tag_manifest(repository_pk, tag: str, digest: Digest) -> RepositoryVersion |
             raise ManifestUnknown(f"manifest {digest} is not in repository {repository.name}")
         tag_unit = get_or_create_tag(tag, manifest)
         return commit_version(repository, add=[tag_unit.pk])
+
+
+def delete_manifest(name: RepositoryName, reference: Reference) -> None:
+    """``DELETE /v2/<name>/manifests/<reference>``: by tag, the tag goes and the manifest stays;
+    by digest, the manifest and its tags go. NAME_UNKNOWN for a name without a push repository."""
+    repository = existing_repository(name)
+    if reference.tag is not None:
+        untag_manifest(repository.pk, reference.tag)
+    else:
+        remove_image(repository.pk, digest=reference.digest)
 
 
 def untag_manifest(repository_pk, tag: str) -> RepositoryVersion | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import BinaryIO, NoReturn
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from django.utils.timezone import now
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
 from pulp_container.app import hash_state
+from pulp_container.app.authorization import Caller
 from pulp_container.app.exceptions import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -18,8 +20,10 @@ from pulp_container.app.exceptions import (
     RangeInvalid,
 )
 from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
-from pulp_container.app.oci import ContentRange, Digest
+from pulp_container.app.oci import ContentRange, Digest, RepositoryName
 from pulp_container.app.services.content import add_pending, find_blob
+from pulp_container.app.services.mounts import mount_blob
+from pulp_container.app.services.repositories import repository_for_push
 from pulp_container.app.services.transfers import record_transfer
 from pulp_container.app.upload_objects import LostBytes
 from pulp_container.app.upload_stores import store
@@ -30,20 +34,55 @@ def _hashed_algorithms() -> set[str]:
     return set(Artifact.DIGEST_FIELDS) | {"sha256"}
 
 
-def start_upload(repository: ContainerRepository, started_by: str = "") -> BlobUpload:
+@dataclass(frozen=True)
+class UploadStart:
+    """What starting an upload gave: the blob, already in the target (mounted, or sent whole
+    with its digest), or a session to send it in."""
+
+    blob: Digest | None = None
+    session: BlobUpload | None = None
+
+
+def start_upload(
+    name: RepositoryName,
+    caller: Caller,
+    mount: Digest | None = None,
+    source: str | None = None,
+    digest: Digest | None = None,
+    body: tuple[BinaryIO, int | None] | None = None,
+) -> UploadStart:
+    """``POST /v2/<name>/blobs/uploads/``: the push repository (created on a first push), then
+
+    - with ``mount`` (and ``from``, ``source``): the blob linked from a repository the caller may
+      read, or, when it cannot be (unknown, unreadable), a new session: the same 202 as a plain
+      start, as the spec asks (mounts.mount_blob);
+    - with ``digest`` and the request ``body``: a monolithic push, committed at once;
+    - else a new session.
+    """
+    repository = repository_for_push(name, caller.user)
+    if mount is not None and mount_blob(caller, repository, mount, source):
+        return UploadStart(blob=mount)
+    upload = _new_session(repository, caller.user.get_username())
+    if mount is None and digest is not None:
+        stream, length = body if body is not None else (None, None)
+        commit_upload(upload, digest, stream, length)
+        return UploadStart(blob=digest)
+    return UploadStart(session=upload)
+
+
+def _new_session(repository: ContainerRepository, started_by: str) -> BlobUpload:
     upload = BlobUpload(repository=repository, started_by=started_by)
     upload.storage_state = store().create(upload.pk)
     upload.save()
     return upload
 
 
-def find_upload(repository: ContainerRepository | None, upload_id: str) -> BlobUpload:
-    """The upload ``upload_id`` of this repository, or BlobUploadUnknown (404)."""
-    if repository is None:
-        raise BlobUploadUnknown(f"upload {upload_id} is unknown")
+def find_upload(name: RepositoryName, upload_id: str) -> BlobUpload:
+    """The upload ``upload_id`` of the repository a push to ``name`` writes into, or
+    BlobUploadUnknown (404); one query, and a read of an unknown session creates nothing."""
     try:
         return BlobUpload.objects.select_related("repository").get(
-            pk=UUID(upload_id), repository=repository
+            pk=UUID(upload_id), repository__distributions__base_path=str(name)
         )
     except (ValueError, ValidationError, BlobUpload.DoesNotExist):
         raise BlobUploadUnknown(f"upload {upload_id} is unknown") from None

@@ -1,0 +1,89 @@
+"""Hot queries compiled to SQL once per process, then only bound and run.
+
+Django compiles a queryset to SQL at every evaluation. On the registry's hot path (the token's
+user, the distribution at a name, the blob a HEAD or a mount asks for) that compilation cost
+more than running the indexed query itself. A ``CompiledQuery`` keeps the ORM as the one
+definition of each query: it builds the queryset once over placeholder values, compiles it,
+and afterwards binds the real values into the compiled SQL's parameters and runs it as a raw
+query of the same model (fields and annotations by column name, as the ORM would load them).
+
+Only plain equality values may be placeholders (no ``LIKE`` patterns or values the ORM
+rewrites): compiling checks that each placeholder reaches the parameters unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from threading import Lock
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Model, QuerySet
+
+# Placeholder values: text no request can send (a private-use character), and UUIDs no row has.
+_TEXT_MARK = "\ue000placeholder-"
+
+
+def text_placeholder(index: int) -> str:
+    return f"{_TEXT_MARK}{index}"
+
+
+def uuid_placeholder(index: int) -> UUID:
+    return UUID(int=(0xC0DE << 64) + index)
+
+
+class CompiledQuery:
+    """One query shape: ``build(*placeholders)`` returns the queryset, ``kinds`` says each
+    placeholder's type (``str`` or ``UUID``)."""
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        self._build = build
+        self._kinds = kinds
+        self._compiled: tuple[Any, str, list[int | None], list[Any]] | None = None
+        self._lock = Lock()
+
+    def _compile(self) -> tuple[Any, str, list[int | None], list[Any]]:
+        placeholders = [
+            uuid_placeholder(i) if kind is UUID else text_placeholder(i)
+            for i, kind in enumerate(self._kinds)
+        ]
+        queryset = self._build(*placeholders)
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        slots: list[int | None] = []
+        for param in params:
+            slots.append(placeholders.index(param) if param in placeholders else None)
+        if {slot for slot in slots if slot is not None} != set(range(len(placeholders))):
+            raise ValueError(f"placeholders do not reach the SQL parameters unchanged: {sql}")
+        return queryset.model, sql, slots, list(params)
+
+    def rows(self, *values: Any) -> list[Model]:
+        """The model instances the queryset would return for these values."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self._compile()
+        model, sql, slots, params = self._compiled
+        bound = [
+            values[slot] if slot is not None else param
+            for slot, param in zip(slots, params, strict=True)
+        ]
+        return list(model.objects.raw(sql, bound))
+
+    def first(self, *values: Any) -> Model | None:
+        found = self.rows(*values)
+        return found[0] if found else None
+
+
+class CompiledQueries:
+    """Compiled queries of one family, by shape (a hashable key naming the variant)."""
+
+    def __init__(self, build: Callable[[Hashable], tuple[Callable[..., QuerySet], tuple]]) -> None:
+        self._build = build
+        self._by_shape: dict[Hashable, CompiledQuery] = {}
+
+    def __getitem__(self, shape: Hashable) -> CompiledQuery:
+        query = self._by_shape.get(shape)
+        if query is None:
+            build, kinds = self._build(shape)
+            query = self._by_shape.setdefault(shape, CompiledQuery(build, *kinds))
+        return query
