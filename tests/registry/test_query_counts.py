@@ -40,9 +40,11 @@ def pusher(alice, registry):
 @pytest.mark.parametrize(
     ("what", "limit"),
     # The request's own: the user of the token (the domain is pulpcore's default, from memory).
-    # A HEAD adds the name, the caller's rights (two) and the blob; a pusher's miss asks a second
-    # time, whether the blob is readable elsewhere (link-on-HEAD).
-    [("version check", 1), ("HEAD of a held blob", 5), ("HEAD of an unknown blob", 6)],
+    # A HEAD adds one query, the name and the blob together (the token decides: no rights read);
+    # a pusher's miss reads their rights (two) and asks whether the blob is readable elsewhere
+    # (link-on-HEAD).
+    # (The limits were 5 and 6 before.)
+    [("version check", 1), ("HEAD of a held blob", 2), ("HEAD of an unknown blob", 5)],
 )
 def test_a_read_costs_a_fixed_number_of_queries(pusher, django_assert_max_num_queries, what, limit):
     digest = pusher.push_blob(NAME, os.urandom(100))
@@ -60,9 +62,11 @@ def test_a_mount_costs_one_decision_and_one_write(pusher, django_assert_max_num_
     pusher.push_blob(NAME, os.urandom(10))  # the target exists, as in a real push
     layer = pusher.push_image(SOURCE).layer_digests[0]
 
-    # The user, the target, the rights (two), the decision, then one savepoint with the pending
-    # link and the transfer record.
-    with django_assert_max_num_queries(9):
+    # The user, the target, the blob in the source the token lets the caller pull (one query,
+    # no rights read), then one savepoint with the pending link and the transfer record.
+    # Before the source was tried first: 9 (the rights, two, and the search of every readable
+    # repository).
+    with django_assert_max_num_queries(7):
         response = pusher.post(f"/v2/{NAME}/blobs/uploads/?mount={layer}&from={SOURCE}")
 
     assert response.status_code == 201, error_of(response)

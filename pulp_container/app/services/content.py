@@ -173,6 +173,49 @@ def locate_blob_in_source(
     return _BLOB_IN_SOURCE[source_pending].first(str(digest), target.pk, source)
 
 
+def _blob_at_name_query(pending: bool) -> CompiledQuery:
+    def build(name, digest):
+        blobs = Blob.objects.filter(digest=digest)
+        blob_pk = Subquery(blobs.values("pk")[:1])
+        served = OuterRef("repository_id")
+        in_target = Exists(
+            RepositoryContent.objects.filter(
+                repository_id=served, content_id=blob_pk, version_removed__isnull=True
+            )
+        )
+        if pending:
+            in_target = in_target | Exists(
+                PendingContent.objects.filter(repository_id=served, content_id=blob_pk)
+            )
+        return ContainerDistribution.objects.filter(base_path=name).annotate(
+            blob_pk=blob_pk,
+            blob_size=Subquery(blobs.values("contentartifact__artifact__size")[:1]),
+            blob_stored=Subquery(blobs.values("contentartifact__artifact__file")[:1]),
+            blob_in_target=in_target,
+        )[:1]
+
+    return CompiledQuery(build, str, str)
+
+
+_BLOB_AT_NAME = {pending: _blob_at_name_query(pending) for pending in (False, True)}
+
+
+def locate_blob_at_name(
+    name: RepositoryName, digest: Digest, pending: bool
+) -> tuple[ContainerDistribution | None, Blob | None]:
+    """The distribution at ``name`` and, when the repository it serves holds the blob
+    ``digest`` (committed, or pending if ``pending``), the blob as ``locate_blob`` gives it;
+    one compiled query (a HEAD's). A distribution of a fixed version is not looked into."""
+    distribution = _BLOB_AT_NAME[pending].first(str(name), str(digest))
+    if distribution is None or not distribution.blob_in_target:
+        return distribution, None
+    blob = Blob(
+        pulp_id=distribution.blob_pk, content_ptr_id=distribution.blob_pk, digest=str(digest)
+    )
+    blob.size, blob.stored, blob.in_target = distribution.blob_size, distribution.blob_stored, True
+    return distribution, blob
+
+
 def find_blob(digest: Digest) -> Blob | None:
     """The blob with this digest, with the size of its bytes (``blob.size``) read alongside."""
     return (

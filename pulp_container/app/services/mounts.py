@@ -16,10 +16,14 @@ from pulp_container.app.exceptions import RegistryError
 from pulp_container.app.models import Blob, ContainerRepository
 from pulp_container.app.oci import Digest, RepositoryName
 from pulp_container.app.scopes import PULL, PUSH
-from pulp_container.app.services.content import add_pending, locate_blob, locate_blob_in_source
+from pulp_container.app.services.content import (
+    add_pending,
+    locate_blob,
+    locate_blob_at_name,
+    locate_blob_in_source,
+)
 from pulp_container.app.services.repositories import (
     PullTarget,
-    find_distribution,
     repository_for_push,
 )
 from pulp_container.app.services.transfers import record_transfer
@@ -33,8 +37,10 @@ def mount_blob(
 
     Any repository the caller may pull by Pulp's permissions is a source (automatic mount, which
     the spec permits); ``source`` (the ``from`` parameter) is only tried first, so a token that
-    lacks its scope changes nothing. The decision is one query, whatever the answer: a blob held
-    only where the caller cannot read costs what an unknown digest costs.
+    lacks its scope changes nothing. A source the caller may pull (the usual mount: clients ask
+    for its pull scope) is looked at alone first, one query on what the caller may read. Else, or
+    when it lacks the blob, the search is one query whatever the answer: a blob held only where
+    the caller cannot read costs what an unknown digest costs.
     """
     source_name = _parse_name(source)
     if source_name is not None and caller.may(source_name, PULL):
@@ -77,20 +83,24 @@ def find_blob_for(caller: Caller, name: RepositoryName, digest: Digest) -> Blob 
     never ask for a mount; they ask whether the target has the blob. Everyone else gets the same
     404 as for a blob that does not exist, at the same cost.
 
-    A hit costs one plain query. Only a pusher's miss asks the second, dearer one (is it readable
-    elsewhere?), and asks it whether or not the digest exists anywhere: a blob held only where the
-    caller cannot read costs what an unknown digest costs, the same two queries.
+    A hit costs one query (the name and the blob together). Only a pusher's miss asks the
+    second, dearer one (is it readable elsewhere?), and asks it whether or not the digest exists
+    anywhere: a blob held only where the caller cannot read costs what an unknown digest costs,
+    the same two queries.
     """
-    distribution = find_distribution(name)
-    target = PullTarget(distribution) if distribution is not None else None
     may_push = caller.may(name, PUSH)
     links = may_push and settings.CONTAINER_LINK_BLOBS_ON_HEAD and caller.user.is_authenticated
     # Pending content is the pushers' by their permission, whatever the token of this request
     # asked for: HEAD and GET, a pull-only token or not, give one answer to one user.
     sees_pending = may_push or (caller.user.is_authenticated and PUSH in caller.actions_on(name))
-    blob = locate_blob(digest, target, pending=sees_pending)
-    if blob is not None and blob.in_target:
+    distribution, blob = locate_blob_at_name(name, digest, pending=sees_pending)
+    if blob is not None:
         return blob
+    target = PullTarget(distribution) if distribution is not None else None
+    if distribution is not None and distribution.repository_version_id is not None:
+        blob = locate_blob(digest, target, pending=sees_pending)  # a fixed version's content
+        if blob is not None and blob.in_target:
+            return blob
     if not links:
         return None
     blob = locate_blob(digest, target, pending=sees_pending, readable_by=caller.grants)
