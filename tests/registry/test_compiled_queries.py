@@ -46,3 +46,20 @@ def test_a_value_the_orm_rewrites_cannot_be_a_placeholder(db):
 
     with pytest.raises(ValueError, match="placeholders"):
         query.first("sha256:")
+
+
+def test_a_remembered_stored_file_serves_only_where_the_name_holds_the_blob(alice, registry):
+    """Digest -> stored file is remembered per process; the name's hold on the blob never is."""
+    pusher = registry(alice, *push_scopes(NAME))
+    data = os.urandom(300)
+    digest = pusher.push_blob(NAME, data)
+    assert pusher.head(f"/v2/{NAME}/blobs/{digest}").status_code == 200  # remembered now
+
+    assert pusher.delete(f"/v2/{NAME}/blobs/{digest}").status_code == 202
+    Blob.objects.filter(digest=digest).delete()  # as orphan cleanup would
+    gone = pusher.head(f"/v2/{NAME}/blobs/{digest}")
+    assert pusher.push_blob(NAME, data) == digest
+    again = pusher.head(f"/v2/{NAME}/blobs/{digest}")
+
+    assert gone.status_code == 404
+    assert (again.status_code, again["Content-Length"]) == (200, "300")

@@ -187,17 +187,32 @@ def _blob_at_name_query(pending: bool) -> CompiledQuery:
             in_target = in_target | Exists(
                 PendingContent.objects.filter(repository_id=served, content_id=blob_pk)
             )
-        return ContainerDistribution.objects.filter(base_path=name).annotate(
-            blob_pk=blob_pk,
-            blob_size=Subquery(blobs.values("contentartifact__artifact__size")[:1]),
-            blob_stored=Subquery(blobs.values("contentartifact__artifact__file")[:1]),
-            blob_in_target=in_target,
-        )[:1]
+        distributions = ContainerDistribution.objects.filter(base_path=name)
+        return distributions.annotate(blob_pk=blob_pk, blob_in_target=in_target)[:1]
 
     return CompiledQuery(build, str, str)
 
 
 _BLOB_AT_NAME = {pending: _blob_at_name_query(pending) for pending in (False, True)}
+_STORED_FILE = CompiledQuery(lambda pk: _stored_blobs_by_pk(pk)[:1], UUID)
+
+
+def _stored_blobs_by_pk(pk) -> QuerySet:
+    return Blob.objects.filter(pk=pk).annotate(
+        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
+    )
+
+
+# Digest -> (size, stored file name) of blobs this process has served. It never changes: the
+# bytes of a digest are the same bytes, and pulpcore names an artifact's file after its sha256,
+# so every host may keep its own copy, and no entry is stale in a way that matters. It is read
+# only after the query has decided that the name holds the blob (the access decision and the
+# membership are never cached); once orphan cleanup removed the blob, that query says no. The
+# query is the same whether or not an entry exists, so the time of a miss tells nothing of what
+# this process served before; only a hit not yet remembered reads the file (a second query).
+# Bounded: emptied when full. Saves the artifact joins of a HEAD's query (about 1 ms of 2.8).
+_STORED_FILES: dict[str, tuple[int, str]] = {}
+_STORED_FILES_MAX = 10_000
 
 
 def locate_blob_at_name(
@@ -209,10 +224,19 @@ def locate_blob_at_name(
     distribution = _BLOB_AT_NAME[pending].first(str(name), str(digest))
     if distribution is None or not distribution.blob_in_target:
         return distribution, None
+    stored_file = _STORED_FILES.get(str(digest))
+    if stored_file is None:
+        stored = _STORED_FILE.first(distribution.blob_pk)
+        stored_file = (stored.size, stored.stored) if stored is not None else (None, None)
+        if None not in stored_file:
+            if len(_STORED_FILES) >= _STORED_FILES_MAX:
+                _STORED_FILES.clear()
+            _STORED_FILES[str(digest)] = stored_file
     blob = Blob(
         pulp_id=distribution.blob_pk, content_ptr_id=distribution.blob_pk, digest=str(digest)
     )
-    blob.size, blob.stored, blob.in_target = distribution.blob_size, distribution.blob_stored, True
+    blob.size, blob.stored = stored_file
+    blob.in_target = True
     return distribution, blob
 
 
