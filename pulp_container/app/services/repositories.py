@@ -73,10 +73,16 @@ def existing_repository(name: RepositoryName) -> ContainerRepository:
     return ContainerRepository.objects.get(pk=distribution.repository_id)
 
 
+# Every write (upload, mount, manifest PUT) starts here: compiled once (compiled_queries).
+_PUSH_REPOSITORY_AT = CompiledQuery(
+    lambda name: ContainerRepository.objects.filter(distributions__base_path=name)[:1], str
+)
+
+
 def find_push_repository(name: RepositoryName) -> ContainerRepository | None:
     """The repository a push to ``name`` writes into if it exists; never creates one (reads
     never write)."""
-    return ContainerRepository.objects.filter(distributions__base_path=str(name)).first()
+    return _PUSH_REPOSITORY_AT.first(str(name))
 
 
 def repository_for_push(
