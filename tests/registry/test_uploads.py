@@ -403,27 +403,16 @@ def test_a_first_push_that_loses_the_race_to_create_its_name_writes_into_the_win
     request creates the name between this one's lookup of the repository and of the
     distribution: the push goes on into that repository (it was once 405 UNSUPPORTED)."""
     name = "admin/raced"
-    lookups = ContainerRepository.objects
+    looked_up = repositories.find_push_repository
 
-    class ConcurrentWinner:
-        """The manager, except that the first lookup sees the name just before the other
-        request commits it."""
-
-        def filter(self, *args, **kwargs):
-            if kwargs.get("distributions__base_path") == name and not winner:
-                winner.append(
-                    repositories._create_push_repository(
-                        RepositoryName.parse(name), AnonymousUser()
-                    )
-                )
-                return lookups.none()
-            return lookups.filter(*args, **kwargs)
-
-        def __getattr__(self, attribute):
-            return getattr(lookups, attribute)
+    def lookup_just_before_the_winner_commits(found: RepositoryName):
+        if str(found) == name and not winner:
+            winner.append(repositories._create_push_repository(found, AnonymousUser()))
+            return None
+        return looked_up(found)
 
     winner: list[ContainerRepository] = []
-    monkeypatch.setattr(ContainerRepository, "objects", ConcurrentWinner())
+    monkeypatch.setattr(repositories, "find_push_repository", lookup_just_before_the_winner_commits)
 
     response = admin_registry(name).post("/v2/admin/raced/blobs/uploads/")
 
