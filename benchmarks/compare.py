@@ -554,7 +554,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"- {name} {key}: {value['error']}"
         for name in PEER_NAMES
         for key, value in results[name].items()
-        if isinstance(value, dict) and "error" in value
+        if isinstance(value, dict) and value.get("error")
     ]
     if errors:
         lines += ["", "Errors:", *errors]
@@ -815,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     log(f"results: {stem}.json and .md ({report['total_s']:.0f}s)")
     failed = bool(failures) or any(
-        isinstance(value, dict) and "error" in value
+        isinstance(value, dict) and value.get("error")
         for peer in report["peers"].values()
         for value in peer["results"].values()
     )
