@@ -12,8 +12,6 @@
 #                                   asks a password (SCRAM), generated once into
 #                                   $PULP_DATA_DIR/secrets/db_password (pulp_embedded_db_password)
 #   PULP_API_WORKERS     4          gunicorn processes of pulpcore-api
-#   PULP_API_THREADS     4          threads per API process (gthread, scripts/threaded_api.py);
-#                                   1: pulpcore-api's own sync workers
 #   PULP_TOKEN_AUTH_DISABLED false  disable the registry token server (anonymous push/pull)
 #
 # With PULP_DATABASE_HOST set, that database is used and no embedded cluster is started:
@@ -35,7 +33,6 @@ export PULP_API_PORT="${PULP_API_PORT:-24817}"
 export PULP_CONTENT_PORT="${PULP_CONTENT_PORT:-24816}"
 export PULP_ADMIN_PASSWORD="${PULP_ADMIN_PASSWORD:-password}"
 export PULP_API_WORKERS="${PULP_API_WORKERS:-4}"
-export PULP_API_THREADS="${PULP_API_THREADS:-4}"
 export PULP_DB_PORT="${PULP_DB_PORT:-$((PULP_API_PORT + 3))}"
 export PULP_TOKEN_AUTH_DISABLED="${PULP_TOKEN_AUTH_DISABLED:-false}"
 

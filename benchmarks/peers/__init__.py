@@ -302,13 +302,10 @@ class Peer:
 
 def gunicorn_api_pids(bind: str) -> Callable[[], list[int]]:
     """The gunicorn master of ``pulpcore-api --bind <bind>`` and its workers (``bind``:
-    ``unix:<socket>`` behind the front of ``scripts/run.sh``, or ``127.0.0.1:<port>``); with
-    ``PULP_API_THREADS`` above 1, run.sh starts it through ``scripts/threaded_api.py``)."""
+    ``unix:<socket>`` behind the front of ``scripts/run.sh``, or ``127.0.0.1:<port>``)."""
 
     def pids() -> list[int]:
-        masters = processes_matching("pulpcore-api", bind) or processes_matching(
-            "threaded_api.py", bind
-        )
+        masters = processes_matching("pulpcore-api", bind)
         found: list[int] = []
         for master in masters:
             for pid in descendants(master):
