@@ -75,9 +75,13 @@ class SyncSource:
         return count, written
 
 
+# Layers of their own: the peer synced into also gets the hierarchy rows' pushes.
+SOURCE_SEED = 300
+
+
 def start_source(root: Path, children: int, base_layers: int, base_size: int, own_size: int):
     """The source registry with ``children`` tags of images sharing their base layers."""
-    layout, info = hierarchy_image(base_size, base_layers, children, own_size)
+    layout, info = hierarchy_image(base_size, base_layers, children, own_size, seed=SOURCE_SEED)
     peer = distribution_peer.launch(root)
     skopeo = Skopeo(credentials=peer.credentials)
     tags = [f"t{index:02d}" for index in range(children)]

@@ -112,25 +112,33 @@ def _image_dict(image: ImageInfo) -> dict[str, Any]:
 
 
 def hierarchy_image(
-    base_layer_size: int, base_layers: int, children: int, child_layer_size: int
+    base_layer_size: int,
+    base_layers: int,
+    children: int,
+    child_layer_size: int,
+    seed: int = 100,
 ) -> tuple[Path, dict[str, Any]]:
     """A base of ``base_layers`` layers and ``children`` images adding one layer each.
 
     Returns the layout and ``{"base": image, "children": [image...]}`` (``ImageInfo`` as dicts).
+    Hierarchies of different ``seed`` share no layer (one peer receives both: a sync source and
+    the pushed hierarchy must not link each other's blobs).
     """
     parameters = {
         "base_layer_size": base_layer_size,
         "base_layers": base_layers,
         "children": children,
         "child_layer_size": child_layer_size,
+        "seed": seed,
     }
 
     def build(layout: Path) -> dict[str, Any]:
         info: HierarchyInfo = build_hierarchy(
             layout,
-            [Layer(100 + index, base_layer_size, compressed=True) for index in range(base_layers)],
+            [Layer(seed + index, base_layer_size, compressed=True) for index in range(base_layers)],
             children,
             child_layer_size,
+            child_seed=10_000 * seed,  # seed 100: the children's layers as before
             compressed=True,
         )
         return {
@@ -138,8 +146,8 @@ def hierarchy_image(
             "children": [_image_dict(child) for child in info.children],
         }
 
-    return _cached(f"hierarchy-{base_layers}x{base_layer_size}-{children}x{child_layer_size}",
-                   parameters, build)  # fmt: skip
+    name = f"hierarchy-{base_layers}x{base_layer_size}-{children}x{child_layer_size}-{seed}"
+    return _cached(name, parameters, build)
 
 
 def single_layer_image(size: int, seed: int = 7) -> tuple[Path, dict[str, Any]]:
