@@ -111,6 +111,13 @@ class Unavailable(RegistryError):
     code, status, message = "UNAVAILABLE", 503, "service unavailable"
 
 
+class UpstreamFailed(Unavailable):
+    """The remote a blob synced on demand comes from did not give its bytes, or wrong ones."""
+
+    status = 502
+    message = "the remote did not provide the content"
+
+
 class RangeInvalid(RegistryError):
     """A chunk that does not start where the upload stands (416, with the current Range)."""
 

@@ -146,8 +146,9 @@ class ContainerRemote(Remote, AutoAddObjPermsMixin):
     (the repository there), the tags to take (``include_tags``/``exclude_tags``, shell-style
     wildcards), credentials and TLS settings (pulpcore's Remote fields).
 
-    A sync downloads every blob it takes (``immediate``, the only policy so far); a distribution
-    with a remote fetches a reference at its first pull (pull-through).
+    A sync downloads every blob it takes (policy ``immediate``), or its manifests and config
+    blobs and each layer at its first pull (``on_demand``); a distribution with a remote fetches
+    a reference at its first pull (pull-through), its layers by the same policy.
     """
 
     TYPE = "container"

@@ -42,6 +42,7 @@ from pulp_container.app.services import (
     listings,
     manifests,
     mounts,
+    on_demand,
     pull_through,
     repository_operations,
     uploads,
@@ -212,6 +213,8 @@ class BlobView(RegistryView):
 
     def get(self, request, name, digest):
         parsed, blob = self._find(digest)
+        # Synced on demand: the bytes come from the remote now, after the access decision.
+        blob = on_demand.fetch_on_demand(blob, parsed, str(self.name))
         redirect = content.object_storage_url(blob)
         front_path = content.front_path(blob) if redirect is None else None
         if redirect is not None:

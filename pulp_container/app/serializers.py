@@ -125,9 +125,15 @@ class ContainerRemoteSerializer(RemoteSerializer):
         help_text=_("Tags not to sync (shell-style wildcards); applied after include_tags"),
     )
     policy = serializers.ChoiceField(
-        choices=[(models.ContainerRemote.IMMEDIATE, "download every blob at sync time")],
+        choices=[
+            (models.ContainerRemote.IMMEDIATE, "download every blob at sync time"),
+            (models.ContainerRemote.ON_DEMAND, "download a layer at its first pull"),
+        ],
         default=models.ContainerRemote.IMMEDIATE,
-        help_text=_("immediate: a sync downloads every blob of the images it takes"),
+        help_text=_(
+            "immediate: a sync downloads every blob of the images it takes; on_demand: a sync "
+            "downloads manifests and config blobs, and each layer at its first pull"
+        ),
     )
 
     def validate_upstream_name(self, value: str) -> str:

@@ -23,7 +23,7 @@ from harness import server
 from harness.container_tools import Skopeo
 from harness.oci_images import ImageInfo, Layer, build_image
 from harness.pulp_api import API, blob_transfers, wait_for_task
-from harness.registry_http import RunningRegistry
+from harness.registry_http import RunningRegistry, repository_scope
 from tests.e2e.hierarchy import KiB, fresh_seed, gz, skopeo_for, unique_bytes
 from tests.e2e.misbehaving_registry import MisbehavingRegistry
 from tests.e2e.test_pulp_cli import PulpCli, pulp  # noqa: F401 - the pulp-cli fixture
@@ -437,3 +437,44 @@ def test_sync_from_another_instance_of_ours_with_token_auth(
     assert task["state"] == "completed", task["error"]
     assert _downloaded(task) == (6, unique_bytes(images.values()))
     assert _version_tags(registry, _latest(registry, repository)["pulp_href"]) == {"v1", "v2"}
+
+
+# --- on demand: a sync takes no layer; a pull fetches each layer once ---------------------------
+
+
+def test_on_demand_sync_fetches_each_layer_at_its_first_pull_only(
+    registry: RunningRegistry, misbehaving, work_dir: Path, skopeo: Skopeo
+) -> None:
+    source, image = misbehaving
+    name = source.name
+    repository = _repository(registry, name, distributed=True)
+    remote = _remote(registry, source, name, policy="on_demand", max_retries=1)
+    assert remote["policy"] == "on_demand"
+    task = _sync(registry, repository, remote)
+    assert task["state"] == "completed", task["error"]
+    assert _downloaded(task) == (1, image.config_size)
+    assert dict(source.blob_requests) == {image.config_digest: 1}  # no layer
+    layer = image.layer_digests[-1]
+    head = registry.http().blob_exists(name, layer)
+    assert head.status_code == 200
+    assert head.headers["Content-Length"] == str(image.layer_sizes[-1])
+
+    # Wrong bytes from the remote: an error for the client, nothing stored.
+    source.faults.corrupted.add(layer)
+    path = f"/v2/{name}/blobs/{layer}"
+    failed = registry.http().request("GET", path, scope=repository_scope(name, "pull"))
+    assert failed.status_code == 502, failed.text
+    assert failed.json()["errors"][0]["code"] == "UNAVAILABLE"
+    assert blob_transfers(registry, name).count("fetched") == 1  # the config only
+    source.faults.corrupted.clear()
+
+    skopeo.copy(registry.reference(name, "v1"), f"oci:{work_dir / 'first'}:v1")
+    assert_pulled_intact(work_dir / "first", "v1", image)
+    expected = {digest: 1 for digest in [image.config_digest, *image.layer_digests]}
+    assert dict(source.blob_requests) == {**expected, layer: 2}
+    fetched = blob_transfers(registry, name)
+    assert fetched.bytes_received() == unique_bytes([image]), fetched.describe()
+
+    skopeo.copy(registry.reference(name, "v1"), f"oci:{work_dir / 'second'}:v1")
+    assert_pulled_intact(work_dir / "second", "v1", image)
+    assert dict(source.blob_requests) == {**expected, layer: 2}  # nothing fetched again

@@ -21,7 +21,12 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from pulpcore.plugin.models import Content, RepositoryContent, RepositoryVersion
+from pulpcore.plugin.models import (
+    Content,
+    RemoteArtifact,
+    RepositoryContent,
+    RepositoryVersion,
+)
 
 from pulp_container.app.authorization import (
     Grants,
@@ -90,9 +95,16 @@ def _served_by(name: str) -> Subquery:
     return Subquery(distributions.values("served_pk")[:1])
 
 
+def size_expression() -> Coalesce:
+    """The size of the outer blob's bytes: its Artifact's, or, for a blob synced on demand whose
+    bytes are not fetched yet, the size its RemoteArtifact declares (read only then)."""
+    declared = RemoteArtifact.objects.filter(content_artifact__content_id=OuterRef("pk"))
+    return Coalesce(F("contentartifact__artifact__size"), Subquery(declared.values("size")[:1]))
+
+
 def _stored_blobs(digest: Digest | str) -> QuerySet:
     return Blob.objects.filter(digest=str(digest)).annotate(
-        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
+        size=size_expression(), stored=F("contentartifact__artifact__file")
     )
 
 
@@ -120,7 +132,8 @@ def locate_blob(
 ) -> Blob | None:
     """The blob ``digest``, in one query, annotated with what a registry request decides on:
 
-    - ``size``: the size of its bytes; ``stored``: the name of its file in the storage;
+    - ``size``: the size of its bytes; ``stored``: the name of its file in the storage (None
+      for a blob synced on demand whose bytes are not fetched yet);
     - ``in_target``: whether ``target`` holds it (pending content counts if ``pending``);
     - ``holder``: with ``readable_by``, the name of another repository those grants may read
       that holds it, the one at the registry name ``prefer`` first; else None.
@@ -199,7 +212,7 @@ _STORED_FILE = CompiledQuery(lambda pk: _stored_blobs_by_pk(pk)[:1], UUID)
 
 def _stored_blobs_by_pk(pk) -> QuerySet:
     return Blob.objects.filter(pk=pk).annotate(
-        size=F("contentartifact__artifact__size"), stored=F("contentartifact__artifact__file")
+        size=size_expression(), stored=F("contentartifact__artifact__file")
     )
 
 
@@ -242,11 +255,7 @@ def locate_blob_at_name(
 
 def find_blob(digest: Digest) -> Blob | None:
     """The blob with this digest, with the size of its bytes (``blob.size``) read alongside."""
-    return (
-        Blob.objects.filter(digest=str(digest))
-        .annotate(size=F("contentartifact__artifact__size"))
-        .first()
-    )
+    return Blob.objects.filter(digest=str(digest)).annotate(size=size_expression()).first()
 
 
 def held_by(repository: ContainerRepository, model, digests) -> dict[str, Content]:
@@ -254,7 +263,7 @@ def held_by(repository: ContainerRepository, model, digests) -> dict[str, Conten
     committed or pending, by digest: one query whatever the number of digests."""
     units = model.objects.filter(digest__in=[str(d) for d in digests]).filter(held(repository.pk))
     if model is Blob:
-        units = units.annotate(size=F("contentartifact__artifact__size"))
+        units = units.annotate(size=size_expression())
     return {unit.digest: unit for unit in units}
 
 

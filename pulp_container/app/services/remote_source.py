@@ -84,10 +84,14 @@ class RemoteSource:
             raise SyncError(f"manifest {where} rejected: its content does not match {claimed}")
         return parsed
 
-    async def blob(self, digest: Digest, size: int) -> DownloadResult:
-        """The blob's bytes in a temporary file, verified against its digest and size."""
+    def blob_url(self, digest: Digest) -> str:
+        return f"{self.base}/blobs/{digest}"
+
+    async def blob(self, digest: Digest, size: int, url: str | None = None) -> DownloadResult:
+        """The blob's bytes (at ``url``, else at this repository) in a temporary file, verified
+        against its digest and size."""
         return await self._fetch(
-            f"{self.base}/blobs/{digest}",
+            url or self.blob_url(digest),
             expected_digests={digest.algorithm: digest.encoded},
             expected_size=size,
         )

@@ -11,6 +11,10 @@ Three steps, and the database is touched only between the network ones:
 
 A blob stored already, pushed or mirrored into any repository, is never downloaded: the bytes
 are one Artifact per digest, and the new version links them.
+
+With the remote's policy ``on_demand``, step 2 downloads only the config blobs; a layer the
+registry does not store becomes a Blob without bytes and a RemoteArtifact (its URL at the
+remote, size, digest), fetched at its first ``GET`` (``services/on_demand.py``).
 """
 
 from __future__ import annotations
@@ -23,14 +27,13 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from pulpcore.plugin.download import DownloadResult
-from pulpcore.plugin.models import Artifact, RepositoryVersion
+from pulpcore.plugin.models import Artifact, ContentArtifact, RemoteArtifact, RepositoryVersion
 
 from pulp_container.app.exceptions import RegistryError
 from pulp_container.app.models import Blob, ContainerRemote, ContainerRepository, Manifest
 from pulp_container.app.oci import Digest
-from pulp_container.app.services.content import add_pending
+from pulp_container.app.services.content import add_pending, size_expression
 from pulp_container.app.services.manifests import (
     ParsedManifest,
     create_manifest,
@@ -52,6 +55,11 @@ class SourceImages:
 
     tags: dict[str, Digest] = field(default_factory=dict)
     manifests: dict[str, ParsedManifest] = field(default_factory=dict)
+
+    def config_digests(self) -> set[Digest]:
+        """The config blobs of every image manifest."""
+        configs = (p.config_digest() for p in self.manifests.values())
+        return {digest for digest in configs if digest is not None}
 
     def blob_sizes(self) -> dict[Digest, int]:
         """Config and layer blobs of every image manifest, with their declared size."""
@@ -130,21 +138,27 @@ async def fetch_blobs(
     await _gather([fetch(digest, size) for digest, size in missing.items()])
 
 
-def store_fetched_blob(
-    repository: ContainerRepository, digest: Digest, result: DownloadResult
-) -> Blob:
-    """Store a verified download as the blob's Artifact (default storage) and hold it pending
-    in the repository, which protects it from orphan cleanup until the sync commits."""
+def store_download(result: DownloadResult) -> Artifact:
+    """A verified download as an Artifact in the default storage, stored once per digest."""
     attributes = result.artifact_attributes
     artifact = Artifact(file=result.path, **attributes)
     try:
         with transaction.atomic():
             artifact.save()
     except IntegrityError:
-        # Stored meanwhile (a push, another sync): the same bytes.
+        # Stored meanwhile (a push, another sync, a concurrent fetch): the same bytes.
         artifact = Artifact.objects.get(sha256=attributes["sha256"])
         if os.path.exists(result.path):
             os.unlink(result.path)
+    return artifact
+
+
+def store_fetched_blob(
+    repository: ContainerRepository, digest: Digest, result: DownloadResult
+) -> Blob:
+    """Store a verified download as the blob's Artifact (default storage) and hold it pending
+    in the repository, which protects it from orphan cleanup until the sync commits."""
+    artifact = store_download(result)
     blob = blob_of_artifact(digest, artifact)
     with transaction.atomic():
         add_pending(repository, [blob])
@@ -152,6 +166,50 @@ def store_fetched_blob(
             repository.name, str(digest), TransferOutcome.FETCHED, bytes_received=artifact.size
         )
     return blob
+
+
+def plan_blobs(
+    remote: ContainerRemote, images: SourceImages
+) -> tuple[dict[Digest, int], dict[Digest, int]]:
+    """The blobs of ``images`` the registry lacks: (to download now, to take on demand). With
+    the policy ``on_demand`` only the config blobs (small; a pull needs them) come now."""
+    missing = missing_blobs(images)
+    if remote.policy != ContainerRemote.ON_DEMAND:
+        return missing, {}
+    configs = images.config_digests()
+    now = {digest: size for digest, size in missing.items() if digest in configs}
+    later = {digest: size for digest, size in missing.items() if digest not in configs}
+    return now, later
+
+
+def blobs_on_demand(
+    repository: ContainerRepository, source: RemoteSource, later: dict[Digest, int]
+) -> None:
+    """Blobs without bytes for ``later``, each with the RemoteArtifact that says where its bytes
+    are (one per remote), held pending in the repository until the sync commits."""
+    blobs = []
+    for digest, size in later.items():
+        try:
+            with transaction.atomic():
+                blob = Blob.objects.create(digest=str(digest))
+                content_artifact = ContentArtifact.objects.create(
+                    artifact=None, content=blob, relative_path=str(digest)
+                )
+        except IntegrityError:
+            # Known already without bytes (another remote's, or this one's earlier sync).
+            blob = Blob.objects.get(digest=str(digest))
+            content_artifact = ContentArtifact.objects.get(content=blob)
+        RemoteArtifact.objects.get_or_create(
+            content_artifact=content_artifact,
+            remote=source.remote,
+            defaults={
+                "url": source.blob_url(digest),
+                "size": size,
+                digest.algorithm: digest.encoded,
+            },
+        )
+        blobs.append(blob)
+    add_pending(repository, blobs)
 
 
 def commit_images(
@@ -178,8 +236,9 @@ def commit_images(
 
 def _stored_blobs(images: SourceImages) -> dict[str, Blob]:
     digests = [str(d) for d in images.blob_sizes()]
-    blobs = Blob.objects.filter(digest__in=digests, contentartifact__artifact__isnull=False)
-    found = {b.digest: b for b in blobs.annotate(size=F("contentartifact__artifact__size"))}
+    # A blob has its bytes, or (on demand) a RemoteArtifact that declares their size.
+    blobs = Blob.objects.filter(digest__in=digests).annotate(size=size_expression())
+    found = {b.digest: b for b in blobs.filter(size__isnull=False)}
     lost = sorted(set(digests) - set(found))
     if lost:
         raise SyncError(f"blobs not stored after their download: {', '.join(lost)}")
@@ -221,16 +280,17 @@ def sync_repository(
     nothing changed. ``on_plan`` hears which blobs will be downloaded, ``progress`` each one."""
     source = RemoteSource(remote)
 
-    async def read_and_fetch() -> SourceImages:
+    async def read_and_fetch() -> tuple[SourceImages, dict[Digest, int]]:
         names = selected_tags(remote, await source.tag_names())
         images = await read_images(source, names)
-        missing = await sync_to_async(missing_blobs)(images)
+        now, later = await sync_to_async(plan_blobs)(remote, images)
         if on_plan is not None:
-            await sync_to_async(on_plan)(missing)
-        await fetch_blobs(source, repository, missing, progress)
-        return images
+            await sync_to_async(on_plan)(now)
+        await fetch_blobs(source, repository, now, progress)
+        return images, later
 
-    images = run_with_remote(remote, read_and_fetch)
+    images, later = run_with_remote(remote, read_and_fetch)
+    blobs_on_demand(repository, source, later)
     return commit_images(repository, images, mirror)
 
 
@@ -240,11 +300,12 @@ def fetch_image(
     """Pull-through: fetch one image (a tag or a digest) into ``repository``, additively."""
     source = RemoteSource(remote)
 
-    async def read_and_fetch() -> SourceImages:
+    async def read_and_fetch() -> tuple[SourceImages, dict[Digest, int]]:
         images = await read_images(source, [reference])
-        missing = await sync_to_async(missing_blobs)(images)
-        await fetch_blobs(source, repository, missing)
-        return images
+        now, later = await sync_to_async(plan_blobs)(remote, images)
+        await fetch_blobs(source, repository, now)
+        return images, later
 
-    images = run_with_remote(remote, read_and_fetch)
+    images, later = run_with_remote(remote, read_and_fetch)
+    blobs_on_demand(repository, source, later)
     return commit_images(repository, images, mirror=False)

@@ -223,8 +223,12 @@ def blob_of_artifact(digest: Digest, artifact: Artifact) -> Blob:
                 artifact=artifact, content=blob, relative_path=str(digest)
             )
     except IntegrityError:
-        # A concurrent push of the same blob won the race; its Blob is the same bytes.
+        # A concurrent push of the same blob won the race; its Blob is the same bytes. A blob
+        # synced on demand has no bytes yet: these are them.
         blob = Blob.objects.get(digest=str(digest))
+        ContentArtifact.objects.filter(content=blob, artifact__isnull=True).update(
+            artifact=artifact
+        )
     return blob
 
 
