@@ -21,8 +21,7 @@ from django.db import transaction
 from pulpcore.plugin.models import Artifact
 
 from pulp_container.app.hash_state import Hashers
-from pulp_container.constants import STREAM_CHUNK_BYTES
-from pulp_container.gunicorn_hooks import keep_alive
+from pulp_container.app.streams import chunks_of
 
 # Chunks read but not yet written and hashed: bounds an upload's memory to a few MiB.
 _CHUNKS_IN_FLIGHT = 4
@@ -75,17 +74,9 @@ def write(
         upload_file.truncate(offset)
         upload_file.seek(offset)
         with _Sink(upload_file, hashers) as sink:
-            while limit is None or written < limit:
-                wanted = STREAM_CHUNK_BYTES
-                if limit is not None:
-                    wanted = min(wanted, limit - written)
-                chunk = stream.read(wanted)
-                if not chunk:
-                    break
+            for chunk in chunks_of(stream, limit):
                 sink.put(chunk)
                 written += len(chunk)
-                # A slow client may send for longer than the worker timeout: still alive.
-                keep_alive()
     return Appended(upload_pk, offset, written)
 
 
@@ -129,10 +120,9 @@ class _Sink:
 def hash_received(upload_pk: UUID, state: None, hashers: Hashers) -> None:
     """Feed every received byte to ``hashers`` (a digest algorithm not hashed on the way in)."""
     with open(upload_path(upload_pk), "rb") as upload_file:
-        while chunk := upload_file.read(STREAM_CHUNK_BYTES):
+        for chunk in chunks_of(upload_file):
             for hasher in hashers.values():
                 hasher.update(chunk)
-            keep_alive()
 
 
 def has_bytes(upload_pk: UUID, state: None) -> bool:

@@ -29,8 +29,7 @@ from django.db import IntegrityError, transaction
 from pulpcore.plugin.models import Artifact
 
 from pulp_container.app.hash_state import Hashers
-from pulp_container.constants import STREAM_CHUNK_BYTES
-from pulp_container.gunicorn_hooks import keep_alive
+from pulp_container.app.streams import chunks_of
 
 State = dict
 
@@ -110,13 +109,7 @@ def write(
     written = 0
     sender = _PartSender(upload_pk, state)
     try:
-        while limit is None or written < limit:
-            wanted = STREAM_CHUNK_BYTES
-            if limit is not None:
-                wanted = min(wanted, limit - written)
-            chunk = stream.read(wanted)
-            if not chunk:
-                break
+        for chunk in chunks_of(stream, limit):
             for hasher in hashers.values():
                 hasher.update(chunk)
             pending += chunk
@@ -129,7 +122,6 @@ def write(
                 pieces_size = 0
                 del pending[:take]
                 pending_offset += take
-            keep_alive()
         sender.finish()
         if pending:
             name = _piece_name(upload_pk, pending_offset)
@@ -292,10 +284,9 @@ def hash_received(upload_pk: UUID, state: State, hashers: Hashers) -> None:
     the object is completed first (no Artifact names it: a mismatch removes it)."""
     name = _complete(upload_pk, state)
     body = _client().get_object(Bucket=_bucket(), Key=_key(name))["Body"]
-    while chunk := body.read(STREAM_CHUNK_BYTES):
+    for chunk in chunks_of(body):
         for hasher in hashers.values():
             hasher.update(chunk)
-        keep_alive()
 
 
 def remove(upload_pk: UUID, state: State | None) -> None:
