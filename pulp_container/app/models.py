@@ -90,12 +90,14 @@ class ContainerNamespace(BaseModel, AutoAddObjPermsMixin):
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
+        # The codenames are the vocabulary of role definitions (``container.namespace_pull_images``)
+        # that users and their scripts already name; the descriptions are ours.
         permissions = [
-            ("namespace_pull_images", "Can pull images from repositories in the namespace"),
-            ("namespace_push_images", "Can push images to repositories in the namespace"),
-            ("namespace_delete_images", "Can delete images from repositories in the namespace"),
-            ("namespace_create_repositories", "Can create repositories in the namespace"),
-            ("manage_roles_containernamespace", "Can manage roles on container namespaces"),
+            ("namespace_pull_images", "Pull from every repository under this namespace"),
+            ("namespace_push_images", "Push to every repository under this namespace"),
+            ("namespace_delete_images", "Delete tags, manifests, blobs under this namespace"),
+            ("namespace_create_repositories", "Start new repositories under this namespace"),
+            ("manage_roles_containernamespace", "Grant and revoke roles on this namespace"),
         ]
 
 
@@ -161,7 +163,7 @@ class ContainerRemote(Remote, AutoAddObjPermsMixin):
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
         permissions = [
-            ("manage_roles_containerremote", "Can manage roles on container remotes"),
+            ("manage_roles_containerremote", "Grant and revoke roles on this remote"),
         ]
 
     @property
@@ -218,10 +220,10 @@ class ContainerDistribution(Distribution, AutoAddObjPermsMixin):
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
         permissions = [
-            ("pull_images", "Can pull images from the distribution's repository"),
-            ("push_images", "Can push images to the distribution's repository"),
-            ("delete_images", "Can delete images from the distribution's repository"),
-            ("manage_roles_containerdistribution", "Can manage roles on container distributions"),
+            ("pull_images", "Pull from the repository served at this name"),
+            ("push_images", "Push to the repository served at this name"),
+            ("delete_images", "Delete tags, manifests, blobs at this name"),
+            ("manage_roles_containerdistribution", "Grant and revoke roles on this distribution"),
         ]
 
     def save(self, *args, **kwargs):
