@@ -260,7 +260,9 @@ def find_blob(digest: Digest) -> Blob | None:
 
 def held_by(repository: ContainerRepository, model, digests) -> dict[str, Content]:
     """Of the ``model`` units (Blob or Manifest) with these digests, those the repository holds,
-    committed or pending, by digest: one query whatever the number of digests."""
+    committed or pending, by digest: one query whatever the number of digests (none without)."""
+    if not digests:
+        return {}
     units = model.objects.filter(digest__in=[str(d) for d in digests]).filter(held(repository.pk))
     if model is Blob:
         units = units.annotate(size=size_expression())

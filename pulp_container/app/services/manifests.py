@@ -132,15 +132,16 @@ def store_manifest(
     if reference.digest is not None and reference.digest != parsed.digest:
         raise DigestInvalid(f"manifest digest is {parsed.digest}, not {reference.digest}")
     config, layers, listed = _referenced_content(repository, parsed)
-    manifest = _get_or_create_manifest(parsed, config, layers, listed)
-    contents: list[Content] = [manifest, *layers, *listed]
-    if config is not None:
-        contents.append(config)
-    for child in listed:
-        contents.extend(_manifest_blobs(child))
-    if reference.tag is not None:
-        contents.append(get_or_create_tag(reference.tag, manifest))
+    # One transaction: the manifest, its tag and the version (no BEGIN/COMMIT for each).
     with locked_repository(repository.pk) as locked:
+        manifest, created = _get_or_create_manifest(parsed, config, layers, listed)
+        contents: list[Content] = [manifest, *layers, *listed]
+        if config is not None:
+            contents.append(config)
+        for child in listed:
+            contents.extend(_manifest_blobs(child))
+        if reference.tag is not None:
+            contents.append(get_or_create_tag(reference.tag, manifest, new_manifest=created))
         commit_version(locked, add=[content.pk for content in contents])
     return manifest
 
@@ -155,7 +156,7 @@ def create_manifest(
     config = blobs[str(config_digest)] if config_digest else None
     layers = [blobs[str(d)] for d in parsed.layer_digests()]
     listed = [children[str(d)] for d in parsed.listed_digests()]
-    return _get_or_create_manifest(parsed, config, layers, listed)
+    return _get_or_create_manifest(parsed, config, layers, listed)[0]
 
 
 def _referenced_content(
@@ -195,10 +196,11 @@ def _manifest_blobs(manifest: Manifest) -> list[Blob]:
 
 def _get_or_create_manifest(
     parsed: ParsedManifest, config: Blob | None, layers: list[Blob], listed: list[Manifest]
-) -> Manifest:
+) -> tuple[Manifest, bool]:
+    """The manifest, and whether this call created it."""
     existing = Manifest.objects.filter(digest=str(parsed.digest)).first()
     if existing is not None:
-        return existing
+        return existing, False
     subject = parsed.document.get("subject")
     try:
         with transaction.atomic():
@@ -222,14 +224,17 @@ def _get_or_create_manifest(
             if listed:
                 manifest.listed_manifests.set(listed)
     except IntegrityError:
-        manifest = Manifest.objects.get(digest=str(parsed.digest))
-    return manifest
+        return Manifest.objects.get(digest=str(parsed.digest)), False
+    return manifest, True
 
 
-def get_or_create_tag(name: str, manifest: Manifest) -> Tag:
-    tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
-    if tag is not None:
-        return tag
+def get_or_create_tag(name: str, manifest: Manifest, new_manifest: bool = False) -> Tag:
+    """The tag ``name`` of ``manifest``; a manifest created by this transaction has none yet,
+    so for it the tag is created without being looked for."""
+    if not new_manifest:
+        tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
+        if tag is not None:
+            return tag
     try:
         with transaction.atomic():
             tag = Tag.objects.create(name=name, tagged_manifest=manifest)

@@ -9,7 +9,6 @@ cannot read. Link-on-HEAD is the same link, made when a pusher asks whether the 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 
 from pulp_container.app.authorization import Caller
 from pulp_container.app.exceptions import RegistryError
@@ -17,7 +16,6 @@ from pulp_container.app.models import Blob, ContainerRepository
 from pulp_container.app.oci import Digest, RepositoryName
 from pulp_container.app.scopes import PULL, PUSH
 from pulp_container.app.services.content import (
-    add_pending,
     locate_blob,
     locate_blob_at_name,
     locate_blob_in_source,
@@ -26,7 +24,7 @@ from pulp_container.app.services.repositories import (
     PullTarget,
     repository_for_push,
 )
-from pulp_container.app.services.transfers import record_transfer
+from pulp_container.app.services.transfers import link_pending, record_transfer
 from pulp_container.constants import TransferOutcome
 
 
@@ -134,7 +132,5 @@ def _linked(
     saved: bool = True,
 ) -> bool:
     size = blob.size if saved and blob.size is not None else 0
-    with transaction.atomic():
-        add_pending(target, [blob])
-        record_transfer(target.name, str(digest), outcome, reason=how, bytes_saved=size)
+    link_pending(target, blob.pk, str(digest), outcome, reason=how, bytes_saved=size)
     return True

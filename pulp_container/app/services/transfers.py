@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Sum
 
-from pulp_container.app.models import BlobTransfer
+from pulp_container.app.models import BlobTransfer, PendingContent
 from pulp_container.constants import TransferOutcome
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,77 @@ def record_transfer(
             )
         ]
     )
+    _log(repository_name, digest, outcome, reason, bytes_received, bytes_saved)
+
+
+def _columns(model, *fields: str) -> list[str]:
+    return [connection.ops.quote_name(model._meta.get_field(f).column) for f in fields]
+
+
+_LINK_REPOSITORY, _LINK_CONTENT, _LINK_ADDED = _columns(
+    PendingContent, "repository", "content", "added"
+)
+_RECORD_FIELDS = ", ".join(
+    _columns(
+        BlobTransfer,
+        *("pulp_id", "pulp_created", "pulp_last_updated", "repository_name", "digest"),
+        *("outcome", "reason", "bytes_received", "bytes_saved"),
+    )
+)
+# One statement, atomic on its own (no BEGIN/COMMIT round trips): the link, then its record.
+_LINK_AND_RECORD = f"""
+    WITH link AS (
+        INSERT INTO {PendingContent._meta.db_table}
+            ({_LINK_REPOSITORY}, {_LINK_CONTENT}, {_LINK_ADDED})
+        VALUES (%(repository)s, %(content)s, now())
+        ON CONFLICT ({_LINK_REPOSITORY}, {_LINK_CONTENT}) DO UPDATE SET {_LINK_ADDED} = now()
+        RETURNING 1
+    )
+    INSERT INTO {BlobTransfer._meta.db_table} ({_RECORD_FIELDS})
+    SELECT %(pk)s, now(), now(), %(name)s, %(digest)s, %(outcome)s, %(reason)s, %(received)s,
+           %(saved)s
+    FROM link
+"""
+
+
+def link_pending(
+    repository,
+    content_pk,
+    digest: str,
+    outcome: TransferOutcome,
+    reason: str = "",
+    bytes_received: int = 0,
+    bytes_saved: int = 0,
+) -> None:
+    """Hold a blob pending in the repository (protected from orphan cleanup until a manifest
+    commits it) and record how it came there (``record_transfer``): one statement, the write
+    of every mount, upload commit and fetched blob."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LINK_AND_RECORD,
+            {
+                "repository": repository.pk,
+                "content": content_pk,
+                "pk": BlobTransfer._meta.pk.get_default(),
+                "name": repository.name,
+                "digest": digest,
+                "outcome": outcome.value,
+                "reason": reason,
+                "received": bytes_received,
+                "saved": bytes_saved,
+            },
+        )
+    _log(repository.name, digest, outcome, reason, bytes_received, bytes_saved)
+
+
+def _log(
+    repository_name: str,
+    digest: str,
+    outcome: TransferOutcome,
+    reason: str,
+    bytes_received: int,
+    bytes_saved: int,
+) -> None:
     log.info(
         "blob transfer: outcome=%s repository=%s digest=%s reason=%r received=%d saved=%d",
         outcome.value,

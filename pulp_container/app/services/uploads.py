@@ -21,10 +21,10 @@ from pulp_container.app.exceptions import (
 )
 from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest, RepositoryName
-from pulp_container.app.services.content import add_pending, find_blob
+from pulp_container.app.services.content import find_blob
 from pulp_container.app.services.mounts import mount_blob
 from pulp_container.app.services.repositories import repository_for_push
-from pulp_container.app.services.transfers import record_transfer
+from pulp_container.app.services.transfers import link_pending
 from pulp_container.app.upload_objects import LostBytes
 from pulp_container.app.upload_stores import store
 from pulp_container.constants import TransferOutcome
@@ -163,14 +163,14 @@ def commit_upload(
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
     blob = store_blob(digest, upload, digests)
     with transaction.atomic():
-        add_pending(upload.repository, [blob])
-        BlobUpload.objects.filter(pk=upload.pk).delete()
-        record_transfer(
-            upload.repository.name,
+        link_pending(
+            upload.repository,
+            blob.pk,
             str(digest),
             TransferOutcome.UPLOADED,
             bytes_received=upload.offset,
         )
+        BlobUpload.objects.filter(pk=upload.pk).delete()
     store().remove(upload.pk, upload.storage_state)
     return blob
 
