@@ -88,6 +88,21 @@ class Grants:
     def distributions_with(self, action: str) -> list[str]:
         return [pk for pk, actions in self.distributions.items() if action in actions]
 
+    def key(self) -> tuple:
+        """Hashable and equal for equal grants (a key of queries compiled for them)."""
+        return (
+            self.username,
+            self.superuser,
+            self.everywhere,
+            tuple(sorted(self.namespaces.items())),
+            tuple(sorted(self.distributions.items())),
+        )
+
+    @classmethod
+    def of_key(cls, key: tuple) -> Grants:
+        username, superuser, everywhere, namespaces, distributions = key
+        return cls(username, superuser, everywhere, dict(namespaces), dict(distributions))
+
 
 ANONYMOUS = Grants()
 

@@ -77,13 +77,20 @@ class CompiledQuery:
 class CompiledQueries:
     """Compiled queries of one family, by shape (a hashable key naming the variant)."""
 
-    def __init__(self, build: Callable[[Hashable], tuple[Callable[..., QuerySet], tuple]]) -> None:
+    def __init__(
+        self,
+        build: Callable[[Hashable], tuple[Callable[..., QuerySet], tuple]],
+        max_shapes: int | None = None,
+    ) -> None:
         self._build = build
         self._by_shape: dict[Hashable, CompiledQuery] = {}
+        self._max_shapes = max_shapes
 
     def __getitem__(self, shape: Hashable) -> CompiledQuery:
         query = self._by_shape.get(shape)
         if query is None:
+            if self._max_shapes is not None and len(self._by_shape) >= self._max_shapes:
+                self._by_shape.clear()  # bounded: shapes that matter come back at once
             build, kinds = self._build(shape)
             query = self._by_shape.setdefault(shape, CompiledQuery(build, *kinds))
         return query

@@ -7,10 +7,11 @@ from uuid import UUID
 
 import pytest
 
+from pulp_container.app.authorization import grants_of
 from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.models import Blob
 from pulp_container.app.oci import Digest
-from pulp_container.app.services.content import held, locate_blob
+from pulp_container.app.services.content import _located_blob, held, locate_blob
 from pulp_container.app.services.repositories import PullTarget
 from tests.registry.client import push_scopes, repository_named
 
@@ -63,3 +64,26 @@ def test_a_remembered_stored_file_serves_only_where_the_name_holds_the_blob(alic
 
     assert gone.status_code == 404
     assert (again.status_code, again["Content-Length"]) == (200, "300")
+
+
+@pytest.mark.parametrize("who", ["admin", "alice", "carol", "eve"])
+def test_the_compiled_search_of_readable_holders_answers_as_the_orm_does(people, registry, who):
+    """A pusher's HEAD miss and a mount search every repository the caller may read; that query
+    is compiled once per set of grants, and must answer as its ORM queryset for each of them."""
+    admin = registry(people["admin"], *push_scopes("alice/src"), *push_scopes("eve/own"))
+    shared = admin.push_blob("alice/src", os.urandom(50))
+    private = admin.push_blob("eve/own", os.urandom(60))
+    target = repository_named("alice/src")
+    grants = grants_of(people[who])
+    cases = []
+    for digest in (shared, private, "sha256:" + "1" * 64):
+        for pull_target in (None, PullTarget.of_repository(target)):
+            for prefer in (None, "alice/src", "eve/own"):
+                cases.append((Digest.parse(digest), pull_target, prefer))
+
+    for digest, pull_target, prefer in cases:
+        for _ in range(2):  # compiled at the first call, bound at the second
+            compiled = locate_blob(digest, pull_target, True, readable_by=grants, prefer=prefer)
+            orm = _located_blob(digest, pull_target, True, grants, prefer).first()
+            answer = [(b.pk, b.in_target, b.holder, b.size) if b else None for b in (compiled, orm)]
+            assert answer[0] == answer[1], (who, digest, pull_target, prefer)

@@ -34,7 +34,7 @@ from pulp_container.app.authorization import (
     with_access_fields,
     with_served,
 )
-from pulp_container.app.compiled_queries import CompiledQuery
+from pulp_container.app.compiled_queries import CompiledQueries, CompiledQuery
 from pulp_container.app.exceptions import BlobUnknown
 from pulp_container.app.models import (
     Blob,
@@ -138,11 +138,30 @@ def locate_blob(
     - ``holder``: with ``readable_by``, the name of another repository those grants may read
       that holds it, the one at the registry name ``prefer`` first; else None.
     """
-    if readable_by is None and (target is None or target.repository_pk is not None):
-        # The hot case (a HEAD, a GET, a commit's check): compiled once per shape.
+    if target is None or target.repository_pk is not None:
+        # The hot cases: compiled once per shape (a HEAD, a GET, a commit's check), and the
+        # search a pusher's HEAD miss or a mount runs, once per shape and set of grants.
+        if readable_by is not None:
+            shape = (readable_by.key(), target is not None, pending, prefer is not None)
+            values = [str(digest)]
+            values += [target.repository_pk] if target is not None else []
+            values += [prefer] if prefer is not None else []
+            return _BLOB_READABLE[shape].first(*values)
         if target is None:
             return _BLOB_ANYWHERE.first(str(digest))
         return _BLOB_IN_REPOSITORY[pending].first(str(digest), target.repository_pk)
+    return _located_blob(digest, target, pending, readable_by, prefer).first()
+
+
+def _located_blob(
+    digest: Digest | str,
+    target: PullTarget | None,
+    pending: bool,
+    readable_by: Grants | None,
+    prefer: str | None,
+) -> QuerySet:
+    """The queryset of ``locate_blob`` (its first row is the answer; unordered: a digest is one
+    blob)."""
     blobs = _stored_blobs(digest)
     exclude_pk = None
     if target is not None and target.repository_pk is not None:
@@ -154,13 +173,30 @@ def locate_blob(
     else:
         blobs = blobs.annotate(in_target=Value(False))
     if readable_by is None:
-        return blobs.first()
+        return blobs
     holders = _readable_holders(readable_by, digest, exclude_pk)
     anywhere = Subquery(holders.values("name")[:1])
     if prefer is not None:
         preferred = Subquery(holders.filter(pk=_served_by(prefer)).values("name")[:1])
         anywhere = Coalesce(preferred, anywhere)
-    return blobs.annotate(holder=anywhere).first()
+    return blobs.annotate(holder=anywhere)
+
+
+def _blob_readable_query(shape: tuple) -> tuple:
+    grants_key, has_target, pending, has_prefer = shape
+    grants = Grants.of_key(grants_key)
+
+    def build(digest, *rest):
+        target_pk = rest[0] if has_target else None
+        prefer = rest[-1] if has_prefer else None
+        target = PullTarget(None, target_pk) if has_target else None
+        return _located_blob(digest, target, pending, grants, prefer)[:1]
+
+    return build, (str, *([UUID] if has_target else []), *([str] if has_prefer else []))
+
+
+# Per set of grants (one per user, in practice): bounded, emptied when full.
+_BLOB_READABLE = CompiledQueries(_blob_readable_query, max_shapes=1000)
 
 
 def _blob_in_source_query(pending: bool) -> CompiledQuery:
