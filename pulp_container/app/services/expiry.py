@@ -25,6 +25,7 @@ from pulp_container.app.models import (
     Manifest,
     PendingContent,
 )
+from pulp_container.app.services.uploads import delete_uploads
 from pulp_container.app.upload_stores import store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def expire_idle_pushes(idle_seconds: int | None = None) -> Expired:
         )
         removed = list(uploads.values_list("pk", "storage_state"))
         expired.uploads = [str(pk) for pk, _ in removed]
-        BlobUpload.objects.filter(pk__in=expired.uploads).delete()
+        delete_uploads([pk for pk, _ in removed])
         pending = PendingContent.objects.filter(
             repository__in=idle_repositories, added__lt=cutoff
         ).exclude(_referenced_by_a_committed_manifest())

@@ -7,7 +7,7 @@ from typing import BinaryIO, NoReturn
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
@@ -170,7 +170,7 @@ def commit_upload(
             TransferOutcome.UPLOADED,
             bytes_received=upload.offset,
         )
-        BlobUpload.objects.filter(pk=upload.pk).delete()
+        delete_uploads([upload.pk])
     store().remove(upload.pk, upload.storage_state)
     return blob
 
@@ -202,8 +202,19 @@ def _lost(upload: BlobUpload) -> NoReturn:
 
 
 def cancel_upload(upload: BlobUpload) -> None:
-    BlobUpload.objects.filter(pk=upload.pk).delete()
+    delete_uploads([upload.pk])
     store().remove(upload.pk, upload.storage_state)
+
+
+def delete_uploads(pks) -> None:
+    """Delete upload rows in one statement. The ORM's ``delete()`` first reads the rows, then
+    their Pulp roles (pulpcore's models relate every row to its user and group roles): three
+    queries more at every upload commit, for rows that nothing references."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {BlobUpload._meta.db_table} WHERE {BlobUpload._meta.pk.column} = ANY(%s)",
+            [list(pks)],
+        )
 
 
 def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> Blob:
