@@ -231,10 +231,11 @@ def _get_or_create_manifest(
 def get_or_create_tag(name: str, manifest: Manifest, new_manifest: bool = False) -> Tag:
     """The tag ``name`` of ``manifest``; a manifest created by this transaction has none yet,
     so for it the tag is created without being looked for."""
-    if not new_manifest:
-        tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
-        if tag is not None:
-            return tag
+    if new_manifest:  # nobody else can tag it before this transaction ends: no savepoint
+        return Tag.objects.create(name=name, tagged_manifest=manifest)
+    tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
+    if tag is not None:
+        return tag
     try:
         with transaction.atomic():
             tag = Tag.objects.create(name=name, tagged_manifest=manifest)

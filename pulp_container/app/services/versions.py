@@ -5,7 +5,8 @@ paid by every manifest PUT. pulpcore's generic path (``with repository.new_versi
 v.add_content(...)``) spends about 25 statements on it: it saves the version three times, reads
 it back, re-derives what was added and removed from the relation table, and recounts every
 content type of the version. ``commit_version`` writes the same rows directly, from what it
-already knows, in six to eight statements whatever the size of the repository:
+already knows: it reads the latest version and the tags an added tag would replace (two
+queries), then writes, in one statement whatever the size of the repository:
 
 - ``core_repositoryversion``: the next number, complete at once, with its ``content_ids``;
 - ``core_repositorycontent``: a row per added unit, ``version_removed`` set on removed ones;
@@ -24,7 +25,6 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 from pulpcore.plugin.models import (
     Content,
     CreatedResource,
@@ -71,8 +71,11 @@ def commit_version(
         removed = present - final
         version = None
         if added or removed:
-            version = _write_version(repository, previous_pk, final, added, removed)
-        PendingContent.objects.filter(repository=repository, content_id__in=add | remove).delete()
+            version = _write_version(repository, previous_pk, final, added, removed, add | remove)
+        else:
+            PendingContent.objects.filter(
+                repository=repository, content_id__in=add | remove
+            ).delete()
     if version is not None:
         transaction.on_commit(repository.invalidate_cache)
         if repository.retain_repo_versions:
@@ -117,76 +120,93 @@ def _replaced_tags(repository: ContainerRepository, added: set, final: set) -> s
 
 
 def _write_version(
-    repository: ContainerRepository, previous_pk, final: set, added: set, removed: set
+    repository: ContainerRepository,
+    previous_pk,
+    final: set,
+    added: set,
+    removed: set,
+    unpend: set,
 ) -> RepositoryVersion:
-    now = timezone.now()
+    """Every row of the new version, and the pending links it ends, in one statement."""
     number = int(repository.next_version)
-    (version,) = RepositoryVersion.objects.bulk_create(
-        [
-            RepositoryVersion(
-                repository_id=repository.pk,
-                number=number,
-                complete=True,
-                content_ids=list(final),
-            )
-        ]
+    version = RepositoryVersion(
+        pk=RepositoryVersion._meta.pk.get_default(),
+        repository_id=repository.pk,
+        number=number,
+        complete=True,
+        content_ids=list(final),
     )
-    if added:
-        RepositoryContent.objects.bulk_create(
-            [
-                RepositoryContent(
-                    repository_id=repository.pk,
-                    content_id=pk,
-                    version_added_id=version.pk,
-                )
-                for pk in added
-            ]
+    added = list(added)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WRITE_VERSION,
+            {
+                "version": version.pk,
+                "repository": repository.pk,
+                "number": number,
+                "final": version.content_ids,
+                "relation_pks": [RepositoryContent._meta.pk.get_default() for _ in added],
+                "added": added,
+                "removed": list(removed),
+                "unpend": list(unpend),
+                "previous": previous_pk,
+            },
         )
-    if removed:
-        RepositoryContent.objects.filter(
-            repository_id=repository.pk, content_id__in=removed, version_removed__isnull=True
-        ).update(version_removed_id=version.pk, pulp_last_updated=now)
-    Repository.objects.filter(pk=repository.pk).update(
-        next_version=number + 1, pulp_last_updated=now
-    )
     repository.next_version = number + 1
-    _write_counts(version.pk, previous_pk, added, removed)
     if Task.current() is not None and not repository.user_hidden:
         CreatedResource(content_object=version).save()
     return version
 
 
-def _write_counts(version_pk, previous_pk, added: set, removed: set) -> None:
-    """Added, removed and present counts per content type, as pulpcore's ``_compute_counts``
-    stores them, from the previous version's present counts and the change."""
-    content = Content._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {_COUNTS._meta.db_table}
-                (count_type, content_type, repository_version_id, count)
-            SELECT kind, type, %(version)s, SUM(n) FROM (
-                SELECT 'A' AS kind, pulp_type AS type, COUNT(*) AS n FROM {content}
-                    WHERE pulp_id = ANY(%(added)s::uuid[]) GROUP BY pulp_type
-                UNION ALL
-                SELECT 'R', pulp_type, COUNT(*) FROM {content}
-                    WHERE pulp_id = ANY(%(removed)s::uuid[]) GROUP BY pulp_type
-                UNION ALL
-                SELECT 'P', content_type, count FROM {_COUNTS._meta.db_table}
-                    WHERE repository_version_id = %(previous)s AND count_type = 'P'
-                UNION ALL
-                SELECT 'P', pulp_type, COUNT(*) FROM {content}
-                    WHERE pulp_id = ANY(%(added)s::uuid[]) GROUP BY pulp_type
-                UNION ALL
-                SELECT 'P', pulp_type, -COUNT(*) FROM {content}
-                    WHERE pulp_id = ANY(%(removed)s::uuid[]) GROUP BY pulp_type
-            ) AS changes
-            GROUP BY kind, type HAVING SUM(n) > 0
-            """,
-            {
-                "version": version_pk,
-                "previous": previous_pk,
-                "added": list(added),
-                "removed": list(removed),
-            },
-        )
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+_CONTENT = _table(Content)
+_COUNTS_TABLE = _table(_COUNTS)
+# Data-modifying CTEs run on one snapshot and none reads another's rows: each writes from the
+# parameters, and the counts come from the previous version's present counts and the change
+# (what pulpcore's ``_compute_counts`` stores, without recounting the version). Foreign keys are
+# checked at the end of the statement (or at commit), when every row exists.
+_WRITE_VERSION = f"""
+    WITH version AS (
+        INSERT INTO {_table(RepositoryVersion)} (pulp_id, pulp_created, pulp_last_updated,
+            repository_id, number, complete, base_version_id, info, content_ids)
+        VALUES (%(version)s, now(), now(), %(repository)s, %(number)s, true, NULL, '{{}}',
+            %(final)s::uuid[])
+    ), added AS (
+        INSERT INTO {_table(RepositoryContent)} (pulp_id, pulp_created, pulp_last_updated,
+            content_id, repository_id, version_added_id, version_removed_id)
+        SELECT relation, now(), now(), content, %(repository)s, %(version)s, NULL
+        FROM unnest(%(relation_pks)s::uuid[], %(added)s::uuid[]) AS rows (relation, content)
+    ), removed AS (
+        UPDATE {_table(RepositoryContent)}
+        SET version_removed_id = %(version)s, pulp_last_updated = now()
+        WHERE repository_id = %(repository)s AND content_id = ANY(%(removed)s::uuid[])
+            AND version_removed_id IS NULL
+    ), numbered AS (
+        UPDATE {_table(Repository)} SET next_version = %(number)s + 1, pulp_last_updated = now()
+        WHERE pulp_id = %(repository)s
+    ), unpended AS (
+        DELETE FROM {_table(PendingContent)}
+        WHERE repository_id = %(repository)s AND content_id = ANY(%(unpend)s::uuid[])
+    )
+    INSERT INTO {_COUNTS_TABLE} (count_type, content_type, repository_version_id, count)
+    SELECT kind, type, %(version)s, SUM(n) FROM (
+        SELECT 'A' AS kind, pulp_type AS type, COUNT(*) AS n FROM {_CONTENT}
+            WHERE pulp_id = ANY(%(added)s::uuid[]) GROUP BY pulp_type
+        UNION ALL
+        SELECT 'R', pulp_type, COUNT(*) FROM {_CONTENT}
+            WHERE pulp_id = ANY(%(removed)s::uuid[]) GROUP BY pulp_type
+        UNION ALL
+        SELECT 'P', content_type, count FROM {_COUNTS_TABLE}
+            WHERE repository_version_id = %(previous)s AND count_type = 'P'
+        UNION ALL
+        SELECT 'P', pulp_type, COUNT(*) FROM {_CONTENT}
+            WHERE pulp_id = ANY(%(added)s::uuid[]) GROUP BY pulp_type
+        UNION ALL
+        SELECT 'P', pulp_type, -COUNT(*) FROM {_CONTENT}
+            WHERE pulp_id = ANY(%(removed)s::uuid[]) GROUP BY pulp_type
+    ) AS changes
+    GROUP BY kind, type HAVING SUM(n) > 0
+"""
