@@ -8,7 +8,9 @@ and afterwards binds the real values into the compiled SQL's parameters and runs
 query of the same model (fields and annotations by column name, as the ORM would load them).
 
 Only plain equality values may be placeholders (no ``LIKE`` patterns or values the ORM
-rewrites): compiling checks that each placeholder reaches the parameters unchanged.
+rewrites): compiling checks that each placeholder reaches the parameters unchanged. A list of
+values is one placeholder (kind ``list``) when the queryset tests it with ``AnyOf`` (``= ANY``
+of one array parameter), not ``__in`` (one parameter per value).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from threading import Lock
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Model, QuerySet
+from django.db.models import Lookup, Model, QuerySet
 
 # Placeholder values: text no request can send (a private-use character), and UUIDs no row has.
 _TEXT_MARK = "\ue000placeholder-"
@@ -32,9 +34,32 @@ def uuid_placeholder(index: int) -> UUID:
     return UUID(int=(0xC0DE << 64) + index)
 
 
+def placeholder(kind: type, index: int) -> Any:
+    if kind is UUID:
+        return uuid_placeholder(index)
+    if kind is list:
+        return [text_placeholder(index)]
+    return text_placeholder(index)
+
+
+class AnyOf(Lookup):
+    """``field = ANY(%s)`` with one array parameter: ``filter(AnyOf(F("digest"), digests))``."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
 class CompiledQuery:
     """One query shape: ``build(*placeholders)`` returns the queryset, ``kinds`` says each
-    placeholder's type (``str`` or ``UUID``)."""
+    placeholder's type (``str``, ``UUID``, or ``list`` of str with ``AnyOf``)."""
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
         self._build = build
@@ -43,10 +68,7 @@ class CompiledQuery:
         self._lock = Lock()
 
     def _compile(self) -> tuple[Any, str, list[int | None], list[Any]]:
-        placeholders = [
-            uuid_placeholder(i) if kind is UUID else text_placeholder(i)
-            for i, kind in enumerate(self._kinds)
-        ]
+        placeholders = [placeholder(kind, i) for i, kind in enumerate(self._kinds)]
         queryset = self._build(*placeholders)
         sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
         slots: list[int | None] = []

@@ -34,12 +34,13 @@ from pulp_container.app.authorization import (
     with_access_fields,
     with_served,
 )
-from pulp_container.app.compiled_queries import CompiledQueries, CompiledQuery
+from pulp_container.app.compiled_queries import AnyOf, CompiledQueries, CompiledQuery
 from pulp_container.app.exceptions import BlobUnknown
 from pulp_container.app.models import (
     Blob,
     ContainerDistribution,
     ContainerRepository,
+    Manifest,
     PendingContent,
 )
 from pulp_container.app.oci import Digest, RepositoryName
@@ -299,10 +300,19 @@ def held_by(repository: ContainerRepository, model, digests) -> dict[str, Conten
     committed or pending, by digest: one query whatever the number of digests (none without)."""
     if not digests:
         return {}
-    units = model.objects.filter(digest__in=[str(d) for d in digests]).filter(held(repository.pk))
-    if model is Blob:
-        units = units.annotate(size=size_expression())
+    units = _HELD_BY[model].rows([str(d) for d in digests], repository.pk)
     return {unit.digest: unit for unit in units}
+
+
+def _held_by_query(model) -> CompiledQuery:
+    def build(digests, repository_pk):
+        units = model.objects.filter(AnyOf(F("digest"), digests)).filter(held(repository_pk))
+        return units.annotate(size=size_expression()) if model is Blob else units
+
+    return CompiledQuery(build, list, UUID)
+
+
+_HELD_BY = {model: _held_by_query(model) for model in (Blob, Manifest)}
 
 
 def in_version(version: RepositoryVersion, model, digest: Digest):

@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from pulpcore.plugin.models import Content
 
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.exceptions import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -194,11 +195,15 @@ def _manifest_blobs(manifest: Manifest) -> list[Blob]:
     return blobs
 
 
+# Compiled once per process (compiled_queries): every manifest PUT asks it.
+_MANIFEST = CompiledQuery(lambda digest: Manifest.objects.filter(digest=digest)[:1], str)
+
+
 def _get_or_create_manifest(
     parsed: ParsedManifest, config: Blob | None, layers: list[Blob], listed: list[Manifest]
 ) -> tuple[Manifest, bool]:
     """The manifest, and whether this call created it."""
-    existing = Manifest.objects.filter(digest=str(parsed.digest)).first()
+    existing = _MANIFEST.first(str(parsed.digest))
     if existing is not None:
         return existing, False
     subject = parsed.document.get("subject")

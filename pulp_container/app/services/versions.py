@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -34,6 +35,7 @@ from pulpcore.plugin.models import (
     Task,
 )
 
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.models import ContainerRepository, PendingContent, Tag
 
 # pulpcore's RepositoryVersionContentDetails (not exported by pulpcore.plugin).
@@ -48,7 +50,25 @@ def locked_repository(repository_pk) -> Iterator[ContainerRepository]:
     build versions from the same base.
     """
     with transaction.atomic():
-        yield ContainerRepository.objects.select_for_update().get(pk=repository_pk)
+        repository = _LOCKED_REPOSITORY.first(repository_pk)
+        if repository is None:
+            raise ContainerRepository.DoesNotExist(f"no repository {repository_pk}")
+        yield repository
+
+
+# Compiled once per process (compiled_queries): every manifest PUT runs these two.
+_LOCKED_REPOSITORY = CompiledQuery(
+    lambda pk: ContainerRepository.objects.select_for_update().filter(pk=pk)[:1], UUID
+)
+_LATEST_VERSION = CompiledQuery(
+    lambda pk: (
+        RepositoryVersion.objects.defer(None)  # its manager defers content_ids
+        .filter(repository_id=pk)
+        .order_by("-number")
+        .only("pk", "complete", "content_ids")[:1]
+    ),
+    UUID,
+)
 
 
 def commit_version(
@@ -88,18 +108,12 @@ def _latest_complete(repository: ContainerRepository) -> tuple:
     """The latest version's pk and content; an incomplete one (a task that died while building
     it) is deleted first, as ``Repository.new_version`` does."""
     while True:
-        latest = (
-            RepositoryVersion.objects.filter(repository_id=repository.pk)
-            .order_by("-number")
-            .values_list("pk", "complete", "content_ids")
-            .first()
-        )
+        latest = _LATEST_VERSION.first(repository.pk)
         if latest is None:  # a repository always has its version 0; never reached
             return None, set()
-        pk, complete, content_ids = latest
-        if complete:
-            return pk, set(content_ids)
-        RepositoryVersion.objects.get(pk=pk).delete()
+        if latest.complete:
+            return latest.pk, set(latest.content_ids)
+        RepositoryVersion.objects.get(pk=latest.pk).delete()
 
 
 def _replaced_tags(repository: ContainerRepository, added: set, final: set) -> set:
