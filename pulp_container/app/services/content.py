@@ -292,7 +292,7 @@ def locate_blob_at_name(
 
 def find_blob(digest: Digest) -> Blob | None:
     """The blob with this digest, with the size of its bytes (``blob.size``) read alongside."""
-    return Blob.objects.filter(digest=str(digest)).annotate(size=size_expression()).first()
+    return _BLOB_ANYWHERE.first(str(digest))
 
 
 def held_by(repository: ContainerRepository, model, digests) -> dict[str, Content]:

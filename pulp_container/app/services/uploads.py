@@ -13,6 +13,7 @@ from pulpcore.plugin.models import Artifact, ContentArtifact
 
 from pulp_container.app import hash_state
 from pulp_container.app.authorization import Caller
+from pulp_container.app.compiled_queries import CompiledQuery
 from pulp_container.app.exceptions import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -243,8 +244,12 @@ def blob_of_artifact(digest: Digest, artifact: Artifact) -> Blob:
     return blob
 
 
+# Compiled once per process (compiled_queries): every upload commit of a new blob asks it.
+_ARTIFACT = CompiledQuery(lambda sha256: Artifact.objects.filter(sha256=sha256)[:1], str)
+
+
 def _store_artifact(upload: BlobUpload, digests: dict[str, str]) -> Artifact:
-    existing = Artifact.objects.filter(sha256=digests["sha256"]).first()
+    existing = _ARTIFACT.first(digests["sha256"])
     if existing is not None:
         return existing
     uploads = store()
