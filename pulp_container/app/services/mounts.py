@@ -24,7 +24,7 @@ from pulp_container.app.services.repositories import (
     PullTarget,
     repository_for_push,
 )
-from pulp_container.app.services.transfers import link_pending, record_transfer
+from pulp_container.app.services.transfers import Transfer, link_pending, record_transfer
 from pulp_container.constants import TransferOutcome
 
 
@@ -68,7 +68,7 @@ def mount_blob(
         how = "from" if blob.holder == str(source_name) else "automatic from"
         return _linked(target, digest, blob, TransferOutcome.MOUNTED, f"{how} {blob.holder}")
     reason = "source not readable or lacks the blob" if source_name else "no readable source"
-    record_transfer(target.name, str(digest), TransferOutcome.FALLBACK, reason=reason)
+    record_transfer(target.name, Transfer(str(digest), TransferOutcome.FALLBACK, reason=reason))
     return False
 
 
@@ -132,5 +132,5 @@ def _linked(
     saved: bool = True,
 ) -> bool:
     size = blob.size if saved and blob.size is not None else 0
-    link_pending(target, blob.pk, str(digest), outcome, reason=how, bytes_saved=size)
+    link_pending(target, blob.pk, Transfer(str(digest), outcome, reason=how, bytes_saved=size))
     return True

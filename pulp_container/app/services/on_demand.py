@@ -20,7 +20,7 @@ from pulp_container.app.models import Blob
 from pulp_container.app.oci import Digest
 from pulp_container.app.services.remote_source import RemoteSource, SyncError, run_with_remote
 from pulp_container.app.services.sync import store_download
-from pulp_container.app.services.transfers import record_transfer
+from pulp_container.app.services.transfers import Transfer, record_transfer
 from pulp_container.app.services.uploads import blob_of_artifact
 from pulp_container.constants import TransferOutcome
 
@@ -49,7 +49,9 @@ def fetch_on_demand(blob: Blob, digest: Digest, name: str) -> Blob:
             continue
         artifact = store_download(result)
         blob_of_artifact(digest, artifact)
-        record_transfer(name, str(digest), TransferOutcome.FETCHED, bytes_received=artifact.size)
+        record_transfer(
+            name, Transfer(str(digest), TransferOutcome.FETCHED, bytes_received=artifact.size)
+        )
         stored = Blob.objects.filter(pk=blob.pk).values_list(
             F("contentartifact__artifact__file"), F("contentartifact__artifact__size")
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -14,31 +15,32 @@ from pulp_container.constants import TransferOutcome
 log = logging.getLogger(__name__)
 
 
-def record_transfer(
-    repository_name: str,
-    digest: str,
-    outcome: TransferOutcome,
-    reason: str = "",
-    bytes_received: int = 0,
-    bytes_saved: int = 0,
-) -> None:
-    """Record how a blob reached (or did not reach) a repository, and log it on one line.
+@dataclass(frozen=True)
+class Transfer:
+    """How a blob reached (or did not reach) a repository: one record and one log line."""
 
-    One INSERT, without model hooks: this runs on every upload commit and every mount.
-    """
+    digest: str
+    outcome: TransferOutcome
+    reason: str = ""
+    bytes_received: int = 0
+    bytes_saved: int = 0
+
+
+def record_transfer(repository_name: str, transfer: Transfer) -> None:
+    """Record a transfer and log it on one line (one INSERT, without model hooks)."""
     BlobTransfer.objects.bulk_create(
         [
             BlobTransfer(
                 repository_name=repository_name,
-                digest=digest,
-                outcome=outcome.value,
-                reason=reason,
-                bytes_received=bytes_received,
-                bytes_saved=bytes_saved,
+                digest=transfer.digest,
+                outcome=transfer.outcome.value,
+                reason=transfer.reason,
+                bytes_received=transfer.bytes_received,
+                bytes_saved=transfer.bytes_saved,
             )
         ]
     )
-    _log(repository_name, digest, outcome, reason, bytes_received, bytes_saved)
+    _log(repository_name, transfer)
 
 
 def _columns(model, *fields: str) -> list[str]:
@@ -71,15 +73,7 @@ _LINK_AND_RECORD = f"""
 """
 
 
-def link_pending(
-    repository,
-    content_pk,
-    digest: str,
-    outcome: TransferOutcome,
-    reason: str = "",
-    bytes_received: int = 0,
-    bytes_saved: int = 0,
-) -> None:
+def link_pending(repository, content_pk, transfer: Transfer) -> None:
     """Hold a blob pending in the repository (protected from orphan cleanup until a manifest
     commits it) and record how it came there (``record_transfer``): one statement, the write
     of every mount, upload commit and fetched blob."""
@@ -91,32 +85,25 @@ def link_pending(
                 "content": content_pk,
                 "pk": BlobTransfer._meta.pk.get_default(),
                 "name": repository.name,
-                "digest": digest,
-                "outcome": outcome.value,
-                "reason": reason,
-                "received": bytes_received,
-                "saved": bytes_saved,
+                "digest": transfer.digest,
+                "outcome": transfer.outcome.value,
+                "reason": transfer.reason,
+                "received": transfer.bytes_received,
+                "saved": transfer.bytes_saved,
             },
         )
-    _log(repository.name, digest, outcome, reason, bytes_received, bytes_saved)
+    _log(repository.name, transfer)
 
 
-def _log(
-    repository_name: str,
-    digest: str,
-    outcome: TransferOutcome,
-    reason: str,
-    bytes_received: int,
-    bytes_saved: int,
-) -> None:
+def _log(repository_name: str, transfer: Transfer) -> None:
     log.info(
         "blob transfer: outcome=%s repository=%s digest=%s reason=%r received=%d saved=%d",
-        outcome.value,
+        transfer.outcome.value,
         repository_name,
-        digest,
-        reason,
-        bytes_received,
-        bytes_saved,
+        transfer.digest,
+        transfer.reason,
+        transfer.bytes_received,
+        transfer.bytes_saved,
     )
 
 

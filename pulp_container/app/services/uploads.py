@@ -25,7 +25,7 @@ from pulp_container.app.oci import ContentRange, Digest, RepositoryName
 from pulp_container.app.services.content import find_blob
 from pulp_container.app.services.mounts import mount_blob
 from pulp_container.app.services.repositories import repository_for_push
-from pulp_container.app.services.transfers import link_pending
+from pulp_container.app.services.transfers import Transfer, link_pending
 from pulp_container.app.upload_objects import LostBytes
 from pulp_container.app.upload_stores import store
 from pulp_container.constants import TransferOutcome
@@ -164,13 +164,8 @@ def commit_upload(
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
     blob = store_blob(digest, upload, digests)
     with transaction.atomic():
-        link_pending(
-            upload.repository,
-            blob.pk,
-            str(digest),
-            TransferOutcome.UPLOADED,
-            bytes_received=upload.offset,
-        )
+        uploaded = Transfer(str(digest), TransferOutcome.UPLOADED, bytes_received=upload.offset)
+        link_pending(upload.repository, blob.pk, uploaded)
         delete_uploads([upload.pk])
     store().remove(upload.pk, upload.storage_state)
     return blob
