@@ -84,12 +84,17 @@ def _state(repository: ContainerRepository, names: dict) -> dict:
     }
 
 
+@pytest.mark.parametrize("retain", [None, 2], ids=["all-versions", "retain-2"])
 @pytest.mark.parametrize("seed", range(12))
-def test_the_lean_commit_writes_what_pulpcore_writes(db, seed):
+def test_the_lean_commit_writes_what_pulpcore_writes(db, seed, retain):
+    """With ``retain_repo_versions``, pulpcore deletes old versions after each commit, folding
+    their relations into the next one: that must work on the rows the lean commit wrote."""
     pool = _pool()
     names = {unit.pk: f"{unit.pulp_type}-{index}" for index, unit in enumerate(pool)}
-    lean = ContainerRepository.objects.create(name=f"lean-{seed}")
-    generic = ContainerRepository.objects.create(name=f"generic-{seed}")
+    lean = ContainerRepository.objects.create(name=f"lean-{seed}", retain_repo_versions=retain)
+    generic = ContainerRepository.objects.create(
+        name=f"generic-{seed}", retain_repo_versions=retain
+    )
     chooser = random.Random(seed)
     pks = [unit.pk for unit in pool]
 
