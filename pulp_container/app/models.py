@@ -19,6 +19,23 @@ from rest_framework.exceptions import ValidationError
 
 from pulp_container.app.registry_downloader import TokenCache, registry_download_factory
 
+# The permissions of namespaces and distributions, codename -> description. The codenames are
+# the vocabulary of role definitions (``container.namespace_pull_images``) that users and their
+# scripts already name, and authorization.py reads them; the descriptions are ours.
+NAMESPACE_PERMISSIONS = {
+    "namespace_pull_images": "Pull from every repository under this namespace",
+    "namespace_push_images": "Push to every repository under this namespace",
+    "namespace_delete_images": "Delete tags, manifests, blobs under this namespace",
+    "namespace_create_repositories": "Start new repositories under this namespace",
+    "manage_roles_containernamespace": "Grant and revoke roles on this namespace",
+}
+DISTRIBUTION_PERMISSIONS = {
+    "pull_images": "Pull from the repository served at this name",
+    "push_images": "Push to the repository served at this name",
+    "delete_images": "Delete tags, manifests, blobs at this name",
+    "manage_roles_containerdistribution": "Grant and revoke roles on this distribution",
+}
+
 
 def domain_field() -> models.ForeignKey:
     """The pulpcore domain a content unit lives in; part of each content type's natural key."""
@@ -90,15 +107,7 @@ class ContainerNamespace(BaseModel, AutoAddObjPermsMixin):
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
-        # The codenames are the vocabulary of role definitions (``container.namespace_pull_images``)
-        # that users and their scripts already name; the descriptions are ours.
-        permissions = [
-            ("namespace_pull_images", "Pull from every repository under this namespace"),
-            ("namespace_push_images", "Push to every repository under this namespace"),
-            ("namespace_delete_images", "Delete tags, manifests, blobs under this namespace"),
-            ("namespace_create_repositories", "Start new repositories under this namespace"),
-            ("manage_roles_containernamespace", "Grant and revoke roles on this namespace"),
-        ]
+        permissions = list(NAMESPACE_PERMISSIONS.items())
 
 
 class ContainerRepository(Repository, AutoAddObjPermsMixin):
@@ -219,12 +228,7 @@ class ContainerDistribution(Distribution, AutoAddObjPermsMixin):
 
     class Meta:
         default_related_name = "%(app_label)s_%(model_name)s"
-        permissions = [
-            ("pull_images", "Pull from the repository served at this name"),
-            ("push_images", "Push to the repository served at this name"),
-            ("delete_images", "Delete tags, manifests, blobs at this name"),
-            ("manage_roles_containerdistribution", "Grant and revoke roles on this distribution"),
-        ]
+        permissions = list(DISTRIBUTION_PERMISSIONS.items())
 
     def save(self, *args, **kwargs):
         self.hidden = True

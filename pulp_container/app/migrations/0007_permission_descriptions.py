@@ -39,48 +39,15 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterModelOptions(
-            name="containerdistribution",
-            options={
-                "default_related_name": "%(app_label)s_%(model_name)s",
-                "permissions": [
-                    ("pull_images", "Pull from the repository served at this name"),
-                    ("push_images", "Push to the repository served at this name"),
-                    ("delete_images", "Delete tags, manifests, blobs at this name"),
-                    (
-                        "manage_roles_containerdistribution",
-                        "Grant and revoke roles on this distribution",
-                    ),
-                ],
-            },
-        ),
-        migrations.AlterModelOptions(
-            name="containernamespace",
-            options={
-                "default_related_name": "%(app_label)s_%(model_name)s",
-                "permissions": [
-                    ("namespace_pull_images", "Pull from every repository under this namespace"),
-                    ("namespace_push_images", "Push to every repository under this namespace"),
-                    (
-                        "namespace_delete_images",
-                        "Delete tags, manifests, blobs under this namespace",
-                    ),
-                    (
-                        "namespace_create_repositories",
-                        "Start new repositories under this namespace",
-                    ),
-                    ("manage_roles_containernamespace", "Grant and revoke roles on this namespace"),
-                ],
-            },
-        ),
-        migrations.AlterModelOptions(
-            name="containerremote",
-            options={
-                "default_related_name": "%(app_label)s_%(model_name)s",
-                "permissions": [
-                    ("manage_roles_containerremote", "Grant and revoke roles on this remote")
-                ],
-            },
+        *(
+            migrations.AlterModelOptions(
+                name=model,
+                options={
+                    "default_related_name": "%(app_label)s_%(model_name)s",
+                    "permissions": list(descriptions.items()),
+                },
+            )
+            for model, descriptions in DESCRIPTIONS.items()
         ),
         migrations.RunPython(rename_existing, migrations.RunPython.noop),
     ]
