@@ -335,7 +335,7 @@ def test_a_final_put_for_another_digest_after_the_file_is_gone_is_refused(pusher
     assert_oci_error(response, 400, "DIGEST_INVALID")
 
 
-@pytest.mark.parametrize("crash_in", ["store_blob", "link_pending"])
+@pytest.mark.parametrize("crash_in", ["store_linked_blob", "link_pending"])
 def test_a_final_put_that_crashed_after_storing_the_bytes_succeeds_when_retried(
     pusher, monkeypatch, crash_in
 ):

@@ -40,8 +40,8 @@ from pulp_container.app.services.manifests import (
     get_or_create_tag,
 )
 from pulp_container.app.services.remote_source import RemoteSource, SyncError, run_with_remote
-from pulp_container.app.services.transfers import Transfer, link_pending
-from pulp_container.app.services.uploads import blob_of_artifact
+from pulp_container.app.services.transfers import Transfer
+from pulp_container.app.services.uploads import store_linked_blob
 from pulp_container.app.services.versions import commit_version, locked_repository
 from pulp_container.constants import INDEX_MANIFEST_TYPES, TransferOutcome
 
@@ -159,10 +159,8 @@ def store_fetched_blob(
     """Store a verified download as the blob's Artifact (default storage) and hold it pending
     in the repository, which protects it from orphan cleanup until the sync commits."""
     artifact = store_download(result)
-    blob = blob_of_artifact(digest, artifact)
     fetched = Transfer(str(digest), TransferOutcome.FETCHED, bytes_received=artifact.size)
-    link_pending(repository, blob.pk, fetched)
-    return blob
+    return store_linked_blob(digest, artifact, repository, fetched)
 
 
 def plan_blobs(

@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Count, Sum
 
 from pulp_container.app.models import BlobTransfer, PendingContent
+from pulp_container.app.row_writes import Part, quoted, write_together
 from pulp_container.constants import TransferOutcome
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,15 @@ def record_transfer(repository_name: str, transfer: Transfer) -> None:
             )
         ]
     )
-    _log(repository_name, transfer)
+    log_transfer(repository_name, transfer)
+
+
+def _table(model) -> str:
+    return quoted(model._meta.db_table)
 
 
 def _columns(model, *fields: str) -> list[str]:
-    return [connection.ops.quote_name(model._meta.get_field(f).column) for f in fields]
+    return [quoted(model._meta.get_field(f).column) for f in fields]
 
 
 _LINK_REPOSITORY, _LINK_CONTENT, _LINK_ADDED = _columns(
@@ -57,45 +61,44 @@ _RECORD_FIELDS = ", ".join(
         *("outcome", "reason", "bytes_received", "bytes_saved"),
     )
 )
-# One statement, atomic on its own (no BEGIN/COMMIT round trips): the link, then its record.
-_LINK_AND_RECORD = f"""
-    WITH link AS (
-        INSERT INTO {PendingContent._meta.db_table}
+
+
+def link_parts(repository, content_pk, transfer: Transfer) -> list[Part]:
+    """The pending link of a blob in the repository (protected from orphan cleanup until a
+    manifest commits it) and the record of how it came there, as parts of one statement."""
+    link = Part(
+        f"""INSERT INTO {_table(PendingContent)}
             ({_LINK_REPOSITORY}, {_LINK_CONTENT}, {_LINK_ADDED})
-        VALUES (%(repository)s, %(content)s, now())
+        VALUES (%s, %s, now())
         ON CONFLICT ({_LINK_REPOSITORY}, {_LINK_CONTENT}) DO UPDATE SET {_LINK_ADDED} = now()
-        RETURNING 1
+        RETURNING 1""",
+        (repository.pk, content_pk),
+        name="link",
     )
-    INSERT INTO {BlobTransfer._meta.db_table} ({_RECORD_FIELDS})
-    SELECT %(pk)s, now(), now(), %(name)s, %(digest)s, %(outcome)s, %(reason)s, %(received)s,
-           %(saved)s
-    FROM link
-"""
+    record = Part(
+        f"""INSERT INTO {_table(BlobTransfer)} ({_RECORD_FIELDS})
+        SELECT %s, now(), now(), %s, %s, %s, %s, %s, %s FROM link""",
+        (
+            BlobTransfer._meta.pk.get_default(),
+            repository.name,
+            transfer.digest,
+            transfer.outcome.value,
+            transfer.reason,
+            transfer.bytes_received,
+            transfer.bytes_saved,
+        ),
+    )
+    return [link, record]
 
 
-def link_pending(repository, content_pk, transfer: Transfer) -> None:
-    """Hold a blob pending in the repository (protected from orphan cleanup until a manifest
-    commits it) and record how it came there (``record_transfer``): one statement, the write
-    of every mount, upload commit and fetched blob."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _LINK_AND_RECORD,
-            {
-                "repository": repository.pk,
-                "content": content_pk,
-                "pk": BlobTransfer._meta.pk.get_default(),
-                "name": repository.name,
-                "digest": transfer.digest,
-                "outcome": transfer.outcome.value,
-                "reason": transfer.reason,
-                "received": transfer.bytes_received,
-                "saved": transfer.bytes_saved,
-            },
-        )
-    _log(repository.name, transfer)
+def link_pending(repository, content_pk, transfer: Transfer, *also: Part) -> None:
+    """Hold a blob pending in the repository and record how it came there (``link_parts``),
+    with ``also``: one statement, the write of every mount, upload commit and fetched blob."""
+    write_together([*also, *link_parts(repository, content_pk, transfer)])
+    log_transfer(repository.name, transfer)
 
 
-def _log(repository_name: str, transfer: Transfer) -> None:
+def log_transfer(repository_name: str, transfer: Transfer) -> None:
     log.info(
         "blob transfer: outcome=%s repository=%s digest=%s reason=%r received=%d saved=%d",
         transfer.outcome.value,

@@ -7,7 +7,7 @@ from typing import BinaryIO, NoReturn
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils.timezone import now
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
@@ -22,6 +22,7 @@ from pulp_container.app.exceptions import (
 )
 from pulp_container.app.models import Blob, BlobUpload, ContainerRepository
 from pulp_container.app.oci import ContentRange, Digest, RepositoryName
+from pulp_container.app.row_writes import Part, new_rows, quoted, recoverable, write_together
 from pulp_container.app.services.content import find_blob
 from pulp_container.app.services.mounts import mount_blob
 from pulp_container.app.services.repositories import repository_for_push
@@ -162,11 +163,14 @@ def commit_upload(
     if digests[digest.algorithm] != digest.encoded:
         cancel_upload(upload)
         raise DigestInvalid(f"content digest is {digest.algorithm}:{digests[digest.algorithm]}")
-    blob = store_blob(digest, upload, digests)
-    with transaction.atomic():
-        uploaded = Transfer(str(digest), TransferOutcome.UPLOADED, bytes_received=upload.offset)
-        link_pending(upload.repository, blob.pk, uploaded)
-        delete_uploads([upload.pk])
+    uploaded = Transfer(str(digest), TransferOutcome.UPLOADED, bytes_received=upload.offset)
+    finished = _upload_row_gone(upload.pk)
+    blob = find_blob(digest)
+    if blob is None:
+        artifact = _store_artifact(upload, digests)
+        blob = store_linked_blob(digest, artifact, upload.repository, uploaded, finished)
+    else:
+        link_pending(upload.repository, blob.pk, uploaded, finished)
     store().remove(upload.pk, upload.storage_state)
     return blob
 
@@ -213,29 +217,55 @@ def delete_uploads(pks) -> None:
         )
 
 
-def store_blob(digest: Digest, upload: BlobUpload, digests: dict[str, str]) -> Blob:
-    """The Blob for ``digest``, created from the upload's bytes unless it exists already."""
-    blob = find_blob(digest)
-    if blob is not None:
-        return blob
-    return blob_of_artifact(digest, _store_artifact(upload, digests))
+def _upload_row_gone(pk) -> Part:
+    return Part(f"DELETE FROM {quoted(BlobUpload._meta.db_table)} WHERE pulp_id = %s", (pk,))
+
+
+def store_linked_blob(
+    digest: Digest,
+    artifact: Artifact,
+    repository: ContainerRepository,
+    transfer: Transfer,
+    *also: Part,
+) -> Blob:
+    """A new Blob for ``digest`` whose bytes are ``artifact``, pending in ``repository`` with its
+    transfer record, and ``also``: one statement (row_writes). When a concurrent push stored
+    the blob first, that blob is linked instead."""
+    blob, rows = _new_blob(digest, artifact)
+    try:
+        with recoverable():
+            link_pending(repository, blob.pk, transfer, *rows, *also)
+    except IntegrityError:
+        blob = _stored_first(digest, artifact)
+        link_pending(repository, blob.pk, transfer, *also)
+    return blob
 
 
 def blob_of_artifact(digest: Digest, artifact: Artifact) -> Blob:
     """The Blob for ``digest`` whose bytes are ``artifact`` (created unless it exists)."""
+    blob, rows = _new_blob(digest, artifact)
     try:
-        with transaction.atomic():
-            blob = Blob.objects.create(digest=str(digest))
-            ContentArtifact.objects.create(
-                artifact=artifact, content=blob, relative_path=str(digest)
-            )
+        with recoverable():
+            write_together(rows)
     except IntegrityError:
-        # A concurrent push of the same blob won the race; its Blob is the same bytes. A blob
-        # synced on demand has no bytes yet: these are them.
-        blob = Blob.objects.get(digest=str(digest))
-        ContentArtifact.objects.filter(content=blob, artifact__isnull=True).update(
-            artifact=artifact
-        )
+        blob = _stored_first(digest, artifact)
+    return blob
+
+
+def _new_blob(digest: Digest, artifact: Artifact) -> tuple[Blob, list[Part]]:
+    """The rows of a new blob and of the link to its bytes. ``Blob`` and ``ContentArtifact``
+    have no ``save()`` override or hook of their own to run."""
+    blob = Blob(digest=str(digest))
+    rows = new_rows(blob)
+    rows += new_rows(ContentArtifact(artifact=artifact, content=blob, relative_path=str(digest)))
+    return blob, rows
+
+
+def _stored_first(digest: Digest, artifact: Artifact) -> Blob:
+    """The blob a concurrent push stored first: the same bytes. A blob synced on demand has no
+    bytes yet: these are them."""
+    blob = Blob.objects.get(digest=str(digest))
+    ContentArtifact.objects.filter(content=blob, artifact__isnull=True).update(artifact=artifact)
     return blob
 
 
