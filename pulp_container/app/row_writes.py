@@ -52,6 +52,11 @@ def new_rows(instance: Model, computed: dict[str, Part] | None = None) -> list[P
     for model in [*reversed(meta.get_parent_list()), meta.concrete_model]:
         columns, marks, values = [], [], []
         for model_field in model._meta.local_concrete_fields:
+            if (
+                model_field is model._meta.auto_field
+                and getattr(instance, model_field.attname) is None
+            ):
+                continue  # a serial key: the database numbers the row
             columns.append(quoted(model_field.column))
             if model_field.attname in computed:
                 expression = computed[model_field.attname]

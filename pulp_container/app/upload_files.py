@@ -17,10 +17,10 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
 from pulpcore.plugin.models import Artifact
 
 from pulp_container.app.hash_state import Hashers
+from pulp_container.app.row_writes import new_rows, recoverable, write_together
 from pulp_container.app.streams import chunks_of
 
 # Chunks read but not yet written and hashed: bounds an upload's memory to a few MiB.
@@ -139,8 +139,10 @@ def save_artifact(upload_pk: UUID, state: None, size: int, fields: dict) -> Arti
     os.link(path, link)
     artifact = Artifact(file=_UploadedFile(link), size=size, **fields)
     try:
-        with transaction.atomic():
-            artifact.save()
+        artifact.before_save()  # pulpcore's check of the digests (a hook of Artifact.save)
+        rows = new_rows(artifact)  # the file field moves the file into place, as in save()
+        with recoverable():
+            write_together(rows)
     finally:
         artifact.file.close()
     return artifact

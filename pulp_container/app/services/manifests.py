@@ -26,6 +26,7 @@ from pulp_container.app.models import (
     Tag,
 )
 from pulp_container.app.oci import Digest, Reference, RepositoryName
+from pulp_container.app.row_writes import Part, new_rows, recoverable, write_together
 from pulp_container.app.services.content import (
     held_by,
 )
@@ -135,14 +136,14 @@ def store_manifest(
     config, layers, listed = _referenced_content(repository, parsed)
     # One transaction: the manifest, its tag and the version (no BEGIN/COMMIT for each).
     with locked_repository(repository.pk) as locked:
-        manifest, created = _get_or_create_manifest(parsed, config, layers, listed)
+        manifest, tag = _get_or_create_manifest(parsed, config, layers, listed, reference.tag)
         contents: list[Content] = [manifest, *layers, *listed]
         if config is not None:
             contents.append(config)
         for child in listed:
             contents.extend(_manifest_blobs(child))
-        if reference.tag is not None:
-            contents.append(get_or_create_tag(reference.tag, manifest, new_manifest=created))
+        if tag is not None:
+            contents.append(tag)
         commit_version(locked, add=[content.pk for content in contents])
     return manifest
 
@@ -200,44 +201,59 @@ _MANIFEST = CompiledQuery(lambda digest: Manifest.objects.filter(digest=digest)[
 
 
 def _get_or_create_manifest(
-    parsed: ParsedManifest, config: Blob | None, layers: list[Blob], listed: list[Manifest]
-) -> tuple[Manifest, bool]:
-    """The manifest, and whether this call created it."""
+    parsed: ParsedManifest,
+    config: Blob | None,
+    layers: list[Blob],
+    listed: list[Manifest],
+    tag_name: str | None = None,
+) -> tuple[Manifest, Tag | None]:
+    """The manifest, and its tag ``tag_name`` when one is named. A new manifest, its links to
+    what it references and its tag are one statement (row_writes): nobody can have tagged a
+    manifest that did not exist, so its tag is not looked for. A concurrent push of the same
+    manifest that stored it first wins; its manifest is the same bytes."""
     existing = _MANIFEST.first(str(parsed.digest))
-    if existing is not None:
-        return existing, False
+    if existing is None:
+        manifest, rows = _new_manifest(parsed, config, layers, listed)
+        tag = None
+        if tag_name is not None:
+            tag = Tag(name=tag_name, tagged_manifest=manifest)
+            rows += new_rows(tag)
+        try:
+            with recoverable():
+                write_together(rows)
+            return manifest, tag
+        except IntegrityError:
+            existing = Manifest.objects.get(digest=str(parsed.digest))
+    return existing, get_or_create_tag(tag_name, existing) if tag_name is not None else None
+
+
+def _new_manifest(
+    parsed: ParsedManifest, config: Blob | None, layers: list[Blob], listed: list[Manifest]
+) -> tuple[Manifest, list[Part]]:
+    """The rows of a new manifest and of its links to its layers and listed manifests
+    (``Manifest`` has no ``save()`` override or hook of its own)."""
     subject = parsed.document.get("subject")
-    try:
-        with transaction.atomic():
-            manifest = Manifest.objects.create(
-                digest=str(parsed.digest),
-                media_type=parsed.media_type,
-                schema_version=SCHEMA_VERSION,
-                data=parsed.body.decode("utf-8"),
-                config_blob=config,
-                artifact_type=parsed.document.get("artifactType"),
-                subject=subject.get("digest") if isinstance(subject, dict) else None,
-                annotations=parsed.document.get("annotations") or {},
-            )
-            # A new manifest has no links yet: insert them, without reading them first.
-            if layers:
-                links = Manifest.blobs.through
-                links.objects.bulk_create(
-                    [links(manifest=manifest, blob=layer) for layer in layers],
-                    ignore_conflicts=True,
-                )
-            if listed:
-                manifest.listed_manifests.set(listed)
-    except IntegrityError:
-        return Manifest.objects.get(digest=str(parsed.digest)), False
-    return manifest, True
+    manifest = Manifest(
+        digest=str(parsed.digest),
+        media_type=parsed.media_type,
+        schema_version=SCHEMA_VERSION,
+        data=parsed.body.decode("utf-8"),
+        config_blob=config,
+        artifact_type=parsed.document.get("artifactType"),
+        subject=subject.get("digest") if isinstance(subject, dict) else None,
+        annotations=parsed.document.get("annotations") or {},
+    )
+    rows = new_rows(manifest)
+    layer_link, listed_link = Manifest.blobs.through, Manifest.listed_manifests.through
+    for layer in {layer.pk: layer for layer in layers}.values():  # a layer may repeat
+        rows += new_rows(layer_link(manifest=manifest, blob=layer))
+    for child in {child.pk: child for child in listed}.values():
+        rows += new_rows(listed_link(from_manifest=manifest, to_manifest=child))
+    return manifest, rows
 
 
-def get_or_create_tag(name: str, manifest: Manifest, new_manifest: bool = False) -> Tag:
-    """The tag ``name`` of ``manifest``; a manifest created by this transaction has none yet,
-    so for it the tag is created without being looked for."""
-    if new_manifest:  # nobody else can tag it before this transaction ends: no savepoint
-        return Tag.objects.create(name=name, tagged_manifest=manifest)
+def get_or_create_tag(name: str, manifest: Manifest) -> Tag:
+    """The tag ``name`` of ``manifest``, created unless it exists."""
     tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
     if tag is not None:
         return tag

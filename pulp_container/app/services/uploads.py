@@ -75,7 +75,7 @@ def start_upload(
 def _new_session(repository: ContainerRepository, started_by: str) -> BlobUpload:
     upload = BlobUpload(repository=repository, started_by=started_by)
     upload.storage_state = store().create(upload.pk)
-    upload.save()
+    write_together(new_rows(upload))  # BlobUpload has no save() override or hook of its own
     return upload
 
 
