@@ -262,3 +262,47 @@ def _artifact(data: bytes) -> Artifact:
     artifact = Artifact(file=ContentFile(data, name="bytes"), size=len(data), **digests)
     artifact.save()
     return artifact
+
+
+# --- without a test transaction: each statement is its own transaction, as on a server -------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_nesting_first_push_committed_for_real_is_name_invalid_and_writes_nothing(
+    admin_registry,
+):
+    pusher = admin_registry("admin/app", "admin/app/nested")
+    pusher.push_blob("admin/app", os.urandom(10))
+
+    response = pusher.post("/v2/admin/app/nested/blobs/uploads/")
+
+    assert response.status_code == 400, error_of(response)
+    assert "admin/app" in json.loads(response.content)["errors"][0]["detail"]
+    assert not ContainerRepository.objects.filter(name="admin/app/nested").exists()
+    assert not ContainerDistribution.objects.filter(base_path="admin/app/nested").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_upload_commit_that_loses_the_race_for_its_blob_links_the_winners(
+    admin_registry, monkeypatch
+):
+    """Two repositories upload the same new layer at once: both commits look for the blob
+    before either stored it. The second one's statement fails on the blob's unique digest and
+    writes nothing; its upload links the first one's blob."""
+    from pulp_container.app.services import uploads
+
+    pusher = admin_registry("admin/one", "admin/two")
+    data = os.urandom(5000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    pusher.push_blob("admin/one", data)
+    monkeypatch.setattr(uploads, "find_blob", lambda digest: None)  # "not stored yet"
+
+    location = pusher.start_upload("admin/two")["Location"]
+    location = pusher.patch(location, data)["Location"]
+    response = pusher.put(f"{location}?digest={digest}")
+
+    assert response.status_code == 201, error_of(response)
+    assert Blob.objects.filter(digest=digest).count() == 1
+    assert not BlobUpload.objects.exists()
+    content = pusher.get(f"/v2/admin/two/blobs/{digest}")
+    assert b"".join(content.streaming_content) == data
