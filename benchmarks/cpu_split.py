@@ -58,23 +58,23 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
+# The group of a process, by a fragment of its command line; the first that matches.
+_BY_COMMAND = (
+    (("skopeo",), "client"),
+    (("nginx",), "front (nginx)"),
+    (("pulpcore-api", "pulpcore.app.wsgi"), "API workers"),
+    (("pulpcore-content",), "content app"),
+    (("postgres",), "PostgreSQL"),
+    (("docker-registry", "registry serve"), "distribution"),
+)
+
+
 def _group(pid: int, own: int) -> str:
     command = cmdline(pid)
-    if "skopeo" in command:
-        return "client"
-    if "nginx" in command:
-        return "front (nginx)"
-    if "pulpcore-api" in command or "pulpcore.app.wsgi" in command:
-        return "API workers"
-    if "pulpcore-content" in command:
-        return "content app"
-    if "postgres" in command:
-        return "PostgreSQL"
-    if "docker-registry" in command or "registry serve" in command:
-        return "distribution"
-    if _ppid(pid) == own:  # the load generator's processes
-        return "client"
-    return "other"
+    for fragments, group in _BY_COMMAND:
+        if any(fragment in command for fragment in fragments):
+            return group
+    return "client" if _ppid(pid) == own else "other"  # the load generator's processes
 
 
 def _ppid(pid: int) -> int | None:

@@ -189,10 +189,11 @@ def test_a_first_push_to_a_name_nested_in_another_is_refused_and_writes_nothing(
 # --- the statements a push's requests cost -------------------------------------------------
 
 
-def _statements(captured) -> tuple[int, int]:
+def _assert_at_most(captured, statements: int, savepoints: int) -> None:
     sql = [query["sql"] for query in captured.captured_queries]
-    savepoints = sum(s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) for s in sql)
-    return len(sql) - savepoints, savepoints
+    counted = sum(s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) for s in sql)
+    assert len(sql) - counted <= statements, "\n".join(s[:120] for s in sql)
+    assert counted <= savepoints
 
 
 def test_a_first_push_s_first_request_creates_the_repository_in_few_statements(alice, registry):
@@ -207,9 +208,7 @@ def test_a_first_push_s_first_request_creates_the_repository_in_few_statements(a
     assert response.status_code == 200, error_of(response)
     # The request's 7 reads, the namespace and the repository by name, one write, the two
     # access policies' creation hooks, the nesting check (here only: a test is a transaction).
-    statements, savepoints = _statements(captured)
-    assert statements <= 15, "\n".join(q["sql"][:120] for q in captured.captured_queries)
-    assert savepoints <= 4
+    _assert_at_most(captured, statements=15, savepoints=4)
 
 
 def test_an_upload_commit_writes_its_rows_in_one_statement(alice, registry):
@@ -226,9 +225,7 @@ def test_an_upload_commit_writes_its_rows_in_one_statement(alice, registry):
 
     assert response.status_code == 201, error_of(response)
     # The user, the session, the blob and the artifact looked for; the artifact; the rest.
-    statements, savepoints = _statements(captured)
-    assert statements <= 6, "\n".join(q["sql"][:120] for q in captured.captured_queries)
-    assert savepoints <= 4
+    _assert_at_most(captured, statements=6, savepoints=4)
     assert not BlobUpload.objects.exists()
     content = pusher.get(f"/v2/alice/app/blobs/{digest}")
     assert b"".join(content.streaming_content) == data
