@@ -11,6 +11,14 @@ Only plain equality values may be placeholders (no ``LIKE`` patterns or values t
 rewrites): compiling checks that each placeholder reaches the parameters unchanged. A list of
 values is one placeholder (kind ``list``) when the queryset tests it with ``AnyOf`` (``= ANY``
 of one array parameter), not ``__in`` (one parameter per value).
+
+Each runs as a server-side prepared statement (``CONTAINER_PREPARED_QUERIES``, on by default):
+PostgreSQL plans it once per connection, not at every run. Django's psycopg 3 backend binds
+parameters on the client, so PostgreSQL planned every query at every execution: 1 ms of the
+1.2 ms that the readable-holder search took, 0.4 ms of a user lookup. Prepared: 0.17 ms.
+Only these queries are prepared (their cursor binds on the server; Django's own cursors never
+prepare). Behind PgBouncer in transaction mode, prepared statements need PgBouncer 1.21 or
+newer with ``max_prepared_statements`` set; otherwise turn the setting off.
 """
 
 from __future__ import annotations
@@ -20,7 +28,12 @@ from threading import Lock
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+from django.db import connections
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Lookup, Model, QuerySet
+from django.db.models.query import RawQuerySet
+from django.db.models.sql.query import RawQuery
 
 # Placeholder values: text no request can send (a private-use character), and UUIDs no row has.
 _TEXT_MARK = "\ue000placeholder-"
@@ -89,7 +102,8 @@ class CompiledQuery:
             values[slot] if slot is not None else param
             for slot, param in zip(slots, params, strict=True)
         ]
-        return list(model.objects.raw(sql, bound))
+        query = _PreparedQuery(sql, model.objects.db, bound)
+        return list(RawQuerySet(sql, model=model, query=query, using=query.using))
 
     def first(self, *values: Any) -> Model | None:
         found = self.rows(*values)
@@ -116,3 +130,35 @@ class CompiledQueries:
             build, kinds = self._build(shape)
             query = self._by_shape.setdefault(shape, CompiledQuery(build, *kinds))
         return query
+
+
+class _PreparedQuery(RawQuery):
+    """A raw query run as a server-side prepared statement (see the module's docstring)."""
+
+    def clone(self, using):
+        return _PreparedQuery(self.sql, using, params=self.params)
+
+    def _execute_query(self):
+        connection = connections[self.using]
+        adapt = connection.ops.adapt_unknown_value
+        params = tuple(adapt(value) for value in self.params)
+        # Django's cursor: its health check, connection, error wrapping and query logging.
+        self.cursor = connection.cursor()
+        if settings.CONTAINER_PREPARED_QUERIES:
+            database = connection.connection
+            if database.prepare_threshold is None:  # Django's: never prepare
+                database.prepare_threshold = 0  # prepare at the first run
+            self.cursor.cursor = _PreparingCursor(database)
+        self.cursor.execute(self.sql, params)
+
+
+class _PreparingCursor(ServerBindingCursor):
+    """Binds on the server (psycopg prepares at the first run, as set above). Django's query
+    log (tests, DEBUG) reads the SQL from ``_query``, which psycopg sets only for a query it
+    does not prepare: it is set here (the SQL with ``$n`` placeholders, without values)."""
+
+    def execute(self, query, params=None, **kwargs):
+        super().execute(query, params, **kwargs)
+        if self._query is None:
+            self._query = self._convert_query(query, params)
+        return self

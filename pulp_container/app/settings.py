@@ -38,6 +38,11 @@ CONTAINER_PUSH_EXPIRY_INTERVAL = 3600
 # pulpcore-api behind its nginx (scripts/front.sh); never set it without such a front.
 CONTAINER_BLOB_ACCEL_REDIRECT_PREFIX = None
 
+# Run the registry's hot queries (compiled_queries.py) as server-side prepared statements,
+# planned once per database connection. Behind PgBouncer in transaction mode this needs
+# PgBouncer 1.21 or newer with max_prepared_statements set; with an older pool, set False.
+CONTAINER_PREPARED_QUERIES = True
+
 # Access-policy conditions that ask the registry's permission decision (REST API viewsets).
 DRF_ACCESS_POLICY = {
     "dynaconf_merge_unique": True,
