@@ -6,6 +6,8 @@ import os
 from uuid import UUID
 
 import pytest
+from django.db import connection
+from django.db.models import Value
 
 from pulp_container.app.authorization import grants_of
 from pulp_container.app.compiled_queries import CompiledQuery
@@ -87,3 +89,34 @@ def test_the_compiled_search_of_readable_holders_answers_as_the_orm_does(people,
             orm = _located_blob(digest, pull_target, True, grants, prefer).first()
             answer = [(b.pk, b.in_target, b.holder, b.size) if b else None for b in (compiled, orm)]
             assert answer[0] == answer[1], (who, digest, pull_target, prefer)
+
+
+def _prepared_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_compiled_query_runs_prepared_on_the_server_unless_turned_off(
+    alice, registry, registry_settings, prepared
+):
+    """PostgreSQL plans a prepared statement once per connection, not at every run (1 ms of the
+    1.2 ms of the readable-holder search). Off (an old PgBouncer), the query is sent bound on
+    the client, as Django sends its own, and gives the same answer."""
+    registry_settings.CONTAINER_PREPARED_QUERIES = prepared
+    pusher = registry(alice, *push_scopes(NAME))
+    digest = pusher.push_blob(NAME, os.urandom(100))
+    marker = f"in_target_{'on' if prepared else 'off'}"
+    query = CompiledQuery(
+        lambda digest: Blob.objects.filter(digest=digest).annotate(**{marker: Value(True)})[:1],
+        str,
+    )
+
+    answers = [query.first(digest), query.first(digest)]
+
+    assert [blob.digest for blob in answers] == [digest, digest]
+    statements = [sql for sql in _prepared_statements() if marker in sql]
+    assert len(statements) == (1 if prepared else 0), statements
+    if prepared:
+        assert '"container_blob"."digest" = $' in statements[0]  # bound on the server
