@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import hot_path, large_blob  # noqa: E402
-from benchmarks.peers import WORK_DIR, Peer, cmdline  # noqa: E402
+from benchmarks.peers import WORK_DIR, Peer, all_pids, cmdline, parent_pid, stat_fields  # noqa: E402
 from benchmarks.peers import distribution as distribution_peer  # noqa: E402
 from benchmarks.peers import ours as ours_peer  # noqa: E402
 from benchmarks.peers.tools import reset_homes, single_layer_image, skopeo_for  # noqa: E402
@@ -51,11 +51,8 @@ GROUPS = (
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / TICKS if fields else None  # utime, stime
 
 
 # The group of a process, by a fragment of its command line; the first that matches.
@@ -74,14 +71,7 @@ def _group(pid: int, own: int) -> str:
     for fragments, group in _BY_COMMAND:
         if any(fragment in command for fragment in fragments):
             return group
-    return "client" if _ppid(pid) == own else "other"  # the load generator's processes
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    return "client" if parent_pid(pid) == own else "other"  # the load generator's processes
 
 
 class CpuSampler:
@@ -97,11 +87,8 @@ class CpuSampler:
         self._groups: dict[int, str] = {}
         self.wall_s = 0.0
 
-    def _pids(self) -> list[int]:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
     def _sample(self, first: bool = False) -> None:
-        for pid in self._pids():
+        for pid in all_pids():
             seconds = _cpu_seconds(pid)
             if seconds is None:
                 continue

@@ -51,16 +51,22 @@ def clean_environment(**extra: str) -> dict[str, str]:
 # --- processes ------------------------------------------------------------------------------
 
 
-def _ppid(pid: int) -> int | None:
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (field 3 on: state, ppid, ...),
+    None when the process is gone. The command name may hold spaces and parentheses: the split
+    is after the last ")"."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _all_pids() -> list[int]:
+def parent_pid(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
@@ -75,7 +81,7 @@ def cmdline(pid: int) -> str:
 
 def descendants(root: int) -> list[int]:
     """``root`` and every process below it."""
-    parents = {pid: _ppid(pid) for pid in _all_pids()}
+    parents = {pid: parent_pid(pid) for pid in all_pids()}
     found = [root]
     frontier = [root]
     while frontier:
@@ -88,7 +94,7 @@ def descendants(root: int) -> list[int]:
 
 def processes_matching(*fragments: str) -> list[int]:
     """Processes whose command line holds every fragment."""
-    return [pid for pid in _all_pids() if all(part in cmdline(pid) for part in fragments)]
+    return [pid for pid in all_pids() if all(part in cmdline(pid) for part in fragments)]
 
 
 def memory_kib(pid: int) -> dict[str, int]:
