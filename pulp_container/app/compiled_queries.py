@@ -148,14 +148,15 @@ class _PreparedQuery(RawQuery):
             database = connection.connection
             if database.prepare_threshold is None:  # Django's: never prepare
                 database.prepare_threshold = 0  # prepare at the first run
-            self.cursor.cursor = _PreparingCursor(database)
+            logged = connection.queries_logged  # tests, DEBUG
+            self.cursor.cursor = (_LoggedCursor if logged else ServerBindingCursor)(database)
         self.cursor.execute(self.sql, params)
 
 
-class _PreparingCursor(ServerBindingCursor):
-    """Binds on the server (psycopg prepares at the first run, as set above). Django's query
-    log (tests, DEBUG) reads the SQL from ``_query``, which psycopg sets only for a query it
-    does not prepare: it is set here (the SQL with ``$n`` placeholders, without values)."""
+class _LoggedCursor(ServerBindingCursor):
+    """A server-binding cursor for Django's query log (tests, DEBUG), which reads the SQL from
+    ``_query``: psycopg sets it only for a query it does not prepare, so it is set here (the SQL
+    with ``$n`` placeholders, without values)."""
 
     def execute(self, query, params=None, **kwargs):
         super().execute(query, params, **kwargs)

@@ -28,18 +28,7 @@ class Transfer:
 
 def record_transfer(repository_name: str, transfer: Transfer) -> None:
     """Record a transfer and log it on one line (one INSERT, without model hooks)."""
-    BlobTransfer.objects.bulk_create(
-        [
-            BlobTransfer(
-                repository_name=repository_name,
-                digest=transfer.digest,
-                outcome=transfer.outcome.value,
-                reason=transfer.reason,
-                bytes_received=transfer.bytes_received,
-                bytes_saved=transfer.bytes_saved,
-            )
-        ]
-    )
+    write_together([_record(repository_name, transfer)])
     log_transfer(repository_name, transfer)
 
 
@@ -75,12 +64,20 @@ def link_parts(repository, content_pk, transfer: Transfer) -> list[Part]:
         (repository.pk, content_pk),
         name="link",
     )
-    record = Part(
+    record = _record(repository.name, transfer, after="link")
+    return [link, record]
+
+
+def _record(repository_name: str, transfer: Transfer, after: str = "") -> Part:
+    """The INSERT of a transfer record; ``after``: a part of the same statement it follows (one
+    record per row that part returns)."""
+    source = f" FROM {after}" if after else ""
+    return Part(
         f"""INSERT INTO {_table(BlobTransfer)} ({_RECORD_FIELDS})
-        SELECT %s, now(), now(), %s, %s, %s, %s, %s, %s FROM link""",
+        SELECT %s, now(), now(), %s, %s, %s, %s, %s, %s{source}""",
         (
             BlobTransfer._meta.pk.get_default(),
-            repository.name,
+            repository_name,
             transfer.digest,
             transfer.outcome.value,
             transfer.reason,
@@ -88,7 +85,6 @@ def link_parts(repository, content_pk, transfer: Transfer) -> list[Part]:
             transfer.bytes_saved,
         ),
     )
-    return [link, record]
 
 
 def link_pending(repository, content_pk, transfer: Transfer, *also: Part) -> None:
